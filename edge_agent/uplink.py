@@ -1,0 +1,325 @@
+"""MQTT 5 uplink: presence, the send window over the outbox, and the hub's end-to-end ack.
+
+Two named threads:
+- ``dcor.mqtt`` owns the connection: it connects, runs the network loop and, when the link
+  drops, waits a capped, jittered backoff (monotonic clock) and connects again with a fresh
+  client object, so nothing half-sent by an old connection is replayed behind our back.
+- ``dcor.uplink`` moves outbox rows into the window. A PUBACK with a success reason code only
+  frees a window slot; the row stays in the outbox until the hub's ``ack`` names its seq.
+  Rows the hub has not acknowledged after ``ack_timeout`` are sent again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from dcor_wire import payloads, topics
+from dcor_wire.backoff import Backoff
+from edge_agent.config import AgentConfig
+from edge_agent.outbox import Outbox, Row
+
+log = logging.getLogger("dcor.agent.uplink")
+
+
+@dataclass
+class UplinkStats:
+    connects: int = 0
+    reconnects: int = 0
+    published: int = 0
+    puback_failures: int = 0
+    acked_rows: int = 0
+    resent: int = 0
+    last_error: str = ""
+
+
+@dataclass
+class _Window:
+    """Send bookkeeping for the current connection (reset on every new connection)."""
+
+    by_mid: dict[int, int] = field(default_factory=dict)  # mid -> seq, waiting for PUBACK
+    awaiting: dict[int, float] = field(default_factory=dict)  # seq -> mono time PUBACKed
+    floors: dict[int, int] = field(default_factory=dict)  # class -> highest seq handed out
+    early_pubacks: dict[int, Any] = field(default_factory=dict)  # mid -> reason
+    connected_at_ms: int = 0
+
+
+class Uplink:
+    def __init__(self, cfg: AgentConfig, outbox: Outbox,
+                 state_payload: Callable[[bool], bytes],
+                 on_command: Callable[[str, mqtt.MQTTMessage], None] | None = None,
+                 on_config: Callable[[bytes], None] | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.cfg = cfg
+        self.outbox = outbox
+        self._state_payload = state_payload
+        self._on_command = on_command
+        self._on_config = on_config
+        self._mono = monotonic
+        self._stop = threading.Event()
+        self._wake = threading.Condition()
+        self._lock = threading.RLock()
+        self._client: mqtt.Client | None = None
+        self._connected = False
+        self._win = _Window()
+        self._backoff = Backoff(cfg.mqtt.reconnect_min, cfg.mqtt.reconnect_max)
+        self._tokens = 0.0
+        self._tokens_at = monotonic()
+        self.stats = UplinkStats()
+        self._threads: list[threading.Thread] = []
+        self._state_topic = topics.device_topic(cfg.device_id, topics.STATE)
+        self._ack_topic = topics.device_topic(cfg.device_id, topics.ACK)
+        self._desired_topic = topics.device_topic(cfg.device_id, topics.CONFIG_DESIRED)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for name, target in (("dcor.mqtt", self._connection_loop),
+                             ("dcor.uplink", self._send_loop)):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Say offline (retained), then disconnect; the last will is for unclean exits."""
+        client = self._client
+        if client is not None and self._connected:
+            try:
+                info = client.publish(self._state_topic, self._state_payload(False), qos=1,
+                                      retain=True)
+                deadline = self._mono() + 2.0
+                while not info.is_published() and self._mono() < deadline:
+                    time.sleep(0.02)
+            except (RuntimeError, ValueError):
+                pass
+        self._stop.set()
+        self.wake()
+        for t in self._threads:
+            t.join(timeout)
+        if client is not None:
+            client.disconnect()
+
+    def wake(self) -> None:
+        with self._wake:
+            self._wake.notify_all()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    # --- connection -----------------------------------------------------------------------
+
+    def _new_client(self) -> mqtt.Client:
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.cfg.device_id,
+                        protocol=mqtt.MQTTv5)
+        c.max_inflight_messages_set(self.cfg.outbox.window)
+        username = self.cfg.mqtt.username or (self.cfg.device_id if
+                                              self.cfg.mqtt.password_file else "")
+        if username:
+            c.username_pw_set(username, self.cfg.password() or None)
+        c.will_set(self._state_topic, self._state_payload(False), qos=1, retain=True)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_publish = self._on_publish
+        c.on_message = self._on_message
+        return c
+
+    def _connection_loop(self) -> None:
+        first = True
+        while not self._stop.is_set():
+            if not first:
+                delay = self._backoff.next_delay()
+                if self._stop.wait(delay):
+                    return
+            first = False
+            client = self._new_client()
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = int(self.cfg.mqtt.session_expiry)
+            try:
+                client.connect(self.cfg.mqtt.host, self.cfg.mqtt.port,
+                               keepalive=self.cfg.mqtt.keepalive_s, clean_start=False,
+                               properties=props)
+            except OSError as exc:
+                self.stats.last_error = f"connect: {exc}"
+                continue
+            self._client = client
+            while not self._stop.is_set():
+                rc = client.loop(timeout=0.2)
+                if rc != mqtt.MQTT_ERR_SUCCESS:
+                    break
+            self._mark_disconnected()
+            if self._stop.is_set():
+                return
+            with contextlib.suppress(OSError, ValueError):
+                client.disconnect()
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _flags: Any,
+                    reason: Any, _props: Any) -> None:
+        if reason.is_failure:
+            self.stats.last_error = f"broker refused: {reason}"
+            log.warning("broker refused the connection: %s", reason)
+            client.disconnect()
+            return
+        for f in topics.agent_subscriptions(self.cfg.device_id):
+            client.subscribe(f, qos=1)
+        client.publish(self._state_topic, self._state_payload(True), qos=1, retain=True)
+        with self._lock:
+            self._win = _Window(connected_at_ms=int(time.time() * 1000))
+            self._connected = True
+        if self.stats.connects:
+            self.stats.reconnects += 1
+        self.stats.connects += 1
+        self._backoff.reset()
+        log.info("connected to %s:%s", self.cfg.mqtt.host, self.cfg.mqtt.port)
+        self.wake()
+
+    def _on_disconnect(self, _c: Any, _u: Any, _flags: Any, reason: Any, _p: Any) -> None:
+        self.stats.last_error = f"disconnected: {reason}"
+        self._mark_disconnected()
+
+    def _mark_disconnected(self) -> None:
+        with self._lock:
+            was = self._connected
+            self._connected = False
+            self._win = _Window()
+        if was:
+            log.info("disconnected from broker")
+
+    # --- receiving ------------------------------------------------------------------------
+
+    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            if msg.topic == self._ack_topic:
+                self._handle_ack(bytes(msg.payload))
+            elif msg.topic == self._desired_topic and self._on_config:
+                self._on_config(bytes(msg.payload))
+            elif self._on_command:
+                parsed = topics.parse_topic(msg.topic)
+                if parsed.kind == topics.CMD and parsed.sub:
+                    self._on_command(parsed.sub, msg)
+        except Exception:  # one bad message must not stop the network loop
+            log.exception("failed to handle message on %s", msg.topic)
+
+    def _handle_ack(self, data: bytes) -> None:
+        try:
+            ack = payloads.decode(payloads.Ack, data)
+        except (ValueError, TypeError) as exc:
+            log.warning("ignoring invalid ack: %s", exc)
+            return
+        ranges = [*ack.ranges, *ack.rejected]
+        self.stats.acked_rows += self.outbox.ack(ranges)
+        with self._lock:
+            for lo, hi in ranges:
+                if hi - lo < len(self._win.awaiting):
+                    for s in range(lo, hi + 1):
+                        self._win.awaiting.pop(s, None)
+                else:
+                    for s in [s for s in self._win.awaiting if lo <= s <= hi]:
+                        del self._win.awaiting[s]
+        self.wake()
+
+    def _on_publish(self, _c: Any, _u: Any, mid: int, reason: Any, _p: Any) -> None:
+        with self._lock:
+            seq = self._win.by_mid.pop(mid, None)
+            if seq is None:
+                # PUBACK raced ahead of the bookkeeping in _publish: it settles it there.
+                self._win.early_pubacks[mid] = reason
+                return
+            self._record_puback(seq, reason)
+        self.wake()
+
+    def _record_puback(self, seq: int, reason: Any) -> None:
+        # A failed PUBACK (quota, ACL, size) is retried like a missing hub ack.
+        self._win.awaiting[seq] = self._mono()
+        if reason.is_failure:
+            self.stats.puback_failures += 1
+            self.stats.last_error = f"PUBACK {reason} for seq {seq}"
+
+    # --- sending --------------------------------------------------------------------------
+
+    def _send_loop(self) -> None:
+        while not self._stop.is_set():
+            sent = 0
+            if self._connected:
+                self._requeue_expired()
+                sent = self._fill_window()
+            if sent == 0:
+                with self._wake:
+                    self._wake.wait(0.1)
+
+    def _requeue_expired(self) -> None:
+        now = self._mono()
+        timeout = self.cfg.outbox.ack_timeout
+        with self._lock:
+            expired = [s for s, t in self._win.awaiting.items() if now - t > timeout]
+            if not expired:
+                return
+            for s in expired:
+                del self._win.awaiting[s]
+            # Step each class's floor back so the expired rows are fetched again.
+            lowest = min(expired)
+            for cls, floor in list(self._win.floors.items()):
+                self._win.floors[cls] = min(floor, lowest - 1)
+            self.stats.resent += len(expired)
+
+    def _fill_window(self) -> int:
+        client = self._client
+        with self._lock:
+            room = self.cfg.outbox.window - len(self._win.by_mid)
+            if room <= 0 or client is None:
+                return 0
+            skip = set(self._win.by_mid.values()) | set(self._win.awaiting)
+            floors = dict(self._win.floors)
+            connected_at = self._win.connected_at_ms
+        rows = self.outbox.fetch(room, skip, floors)
+        sent = 0
+        for row in rows:
+            if row.created_ms < connected_at and not self._take_backlog_token():
+                break
+            if not self._publish(client, row):
+                break
+            sent += 1
+        return sent
+
+    def _publish(self, client: mqtt.Client, row: Row) -> bool:
+        props = None
+        if row.props:
+            props = Properties(PacketTypes.PUBLISH)
+            props.UserProperty = list(row.props.items())
+        if not self._connected:
+            return False
+        # Never hold self._lock across paho calls: paho fires on_publish while holding its
+        # own message lock, and on_publish takes ours (lock-order deadlock otherwise).
+        info = client.publish(row.topic, row.payload, qos=1, properties=props)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            return False
+        with self._lock:
+            early = self._win.early_pubacks.pop(info.mid, None)
+            if early is None:
+                self._win.by_mid[info.mid] = row.seq
+            else:
+                self._record_puback(row.seq, early)
+            floor = self._win.floors.get(row.priority, 0)
+            self._win.floors[row.priority] = max(floor, row.seq)
+        self.stats.published += 1
+        return True
+
+    def _take_backlog_token(self) -> bool:
+        now = self._mono()
+        rate = self.cfg.outbox.backlog_rate
+        self._tokens = min(rate, self._tokens + (now - self._tokens_at) * rate)
+        self._tokens_at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False

@@ -1,0 +1,1 @@
+"""The hub in the operations room: ingest, registry, web views."""

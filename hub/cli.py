@@ -1,0 +1,95 @@
+"""``dcor-hub``: the hub's processes (ingest, web) and the all-in-one demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+from hub.settings import HubSettings, SettingsError, load_settings
+
+
+def _settings(args: argparse.Namespace) -> HubSettings:
+    return load_settings(args.config)
+
+
+def build_influx(settings: HubSettings) -> Any:
+    from hub.influx import InfluxClient, InfluxConfig
+
+    return InfluxClient(InfluxConfig(
+        url=settings.influx_url, database=settings.influx_db,
+        username=settings.influx_username,
+        password=settings.influx_password.get_secret_value(),
+        token=settings.influx_token.get_secret_value(), timeout_s=settings.influx_timeout_s,
+    ))
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from hub.ingest.service import IngestService
+    from hub.registry.db import open_registry
+
+    settings = _settings(args)
+    registry = open_registry(settings.resolved_database_url())
+    service = IngestService(settings, registry, build_influx(settings),
+                            worker_id=args.worker_id)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    service.start()
+    logging.getLogger("dcor.hub").info(
+        "ingest %s: broker %s:%s -> %s/%s", service.worker_id, settings.mqtt_host,
+        settings.mqtt_port, settings.influx_url, settings.influx_db)
+    stop.wait()
+    service.stop()
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from hub.web import run_web
+
+    settings = _settings(args)
+    if args.port is not None:
+        settings = settings.model_copy(update={"web_port": args.port})
+    print(f"dcor-hub web: http://{settings.web_host}:{settings.web_port}/", flush=True)
+    run_web(settings)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hub.demo import run_demo
+
+    return run_demo(agents=args.agents, web_port=args.port, data_dir=args.data_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dcor-hub", description="dcor-fleet hub")
+    parser.add_argument("--config", help="hub settings YAML (or DCOR_HUB_CONFIG)")
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ing = sub.add_parser("ingest", help="MQTT -> InfluxDB ingest worker")
+    ing.add_argument("--worker-id", default=None, help="stable name for this worker")
+    ing.set_defaults(func=cmd_ingest)
+    web = sub.add_parser("web", help="serve the room's views and the JSON API")
+    web.add_argument("--port", type=int, default=None)
+    web.set_defaults(func=cmd_web)
+    demo = sub.add_parser("demo", help="broker, InfluxDB, hub and a fleet of agents, locally")
+    demo.add_argument("--agents", type=int, default=6)
+    demo.add_argument("--port", type=int, default=8080, help="web port (next free if taken)")
+    demo.add_argument("--data-dir", default=None, help="keep state here (default: temporary)")
+    demo.set_defaults(func=cmd_demo)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        result: int = args.func(args)
+        return result
+    except SettingsError as exc:
+        print(f"dcor-hub: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""MQTT ingest: validate device telemetry, store it in InfluxDB, acknowledge end to end."""

@@ -1,0 +1,101 @@
+"""What ingest needs from the registry: the enrolled devices and their place, and updates of
+presence and latest health, batched into one transaction per write batch."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import select
+
+from dcor_wire import payloads
+from hub.ingest.validate import SiteTags
+from hub.registry.db import Registry
+from hub.registry.models import Device, IngestWorkerStats, Site
+
+REFRESH_S = 5.0
+
+
+@dataclass
+class DeviceUpdate:
+    presence: str | None = None
+    state: payloads.State | None = None
+    health: payloads.Health | None = None
+    last_seq: int = 0
+    seen: bool = False
+
+
+@dataclass
+class DeviceDirectory:
+    """A cache of enrolled devices, refreshed every few seconds and on a miss."""
+
+    registry: Registry
+    _sites: dict[str, SiteTags] = field(default_factory=dict)
+    _loaded_at: float = -1e9
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def site_of(self, device_id: str) -> SiteTags | None:
+        hit = self._sites.get(device_id)
+        if hit is None and time.monotonic() - self._loaded_at > 1.0:
+            self.refresh()
+            hit = self._sites.get(device_id)
+        elif time.monotonic() - self._loaded_at > REFRESH_S:
+            self.refresh()
+        return hit
+
+    def refresh(self) -> None:
+        with self._lock:
+            self._loaded_at = time.monotonic()
+            with self.registry.session() as s:
+                rows = s.execute(
+                    select(Device.id, Site.kecamatan, Site.kelurahan)
+                    .join(Site, Device.site_id == Site.id)
+                    .where(Device.status != "decommissioned")
+                ).all()
+            self._sites = {r[0]: SiteTags(r[1], r[2]) for r in rows}
+
+    def apply(self, updates: dict[str, DeviceUpdate]) -> None:
+        if not updates:
+            return
+        now = datetime.now(UTC)
+        with self.registry.session() as s:
+            devices = {d.id: d for d in s.scalars(
+                select(Device).where(Device.id.in_(list(updates))))}
+            for dev_id, up in updates.items():
+                d = devices.get(dev_id)
+                if d is None:
+                    continue
+                if up.seen:
+                    d.last_seen_at = now
+                if up.state is not None:
+                    d.presence = "online" if up.state.online else "offline"
+                    d.presence_at = now
+                    if up.state.online:
+                        d.agent_version = up.state.agent_version
+                        d.boot_id = up.state.boot_id
+                        d.config_version = up.state.config_version
+                        d.health_interval_s = up.state.health_interval_s
+                if up.health is not None:
+                    d.last_health = _health_dict(up.health)
+                    d.last_health_at = now
+                if up.last_seq > (d.last_seq or 0):
+                    d.last_seq = up.last_seq
+
+    def save_stats(self, worker_id: str, counters: dict[str, Any]) -> None:
+        with self.registry.session() as s:
+            row = s.get(IngestWorkerStats, worker_id)
+            if row is None:
+                row = IngestWorkerStats(worker_id=worker_id)
+                s.add(row)
+            row.counters = counters
+            row.updated_at = datetime.now(UTC)
+
+
+def _health_dict(h: payloads.Health) -> dict[str, Any]:
+    d: dict[str, Any] = msgspec.to_builtins(h)
+    d.pop("v", None)
+    return d

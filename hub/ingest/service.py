@@ -1,0 +1,262 @@
+"""The ingest process: MQTT in, InfluxDB (or the spool) out, acks back.
+
+Flow of one message:
+  broker --PUBLISH--> validate (network thread) --> pending queue
+  writer thread: batch --> InfluxDB /write --(fails)--> spool (fsync)
+                 then PUBACK to the broker (manual ack), ``ack`` to each device, registry.
+A message is acknowledged to the broker only after its points are in InfluxDB or the spool,
+so a crash at any point before that makes the broker deliver it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from dcor_wire import payloads, topics
+from hub.influx import InfluxClient, InfluxError
+from hub.ingest.devices import DeviceDirectory, DeviceUpdate
+from hub.ingest.mqttlink import HubMqtt
+from hub.ingest.spool import Spool
+from hub.ingest.stats import IngestStats, LogLimiter
+from hub.ingest.validate import Accepted, Rejected, Validator
+from hub.registry.db import Registry
+from hub.settings import HubSettings
+
+log = logging.getLogger("dcor.hub.ingest")
+
+
+@dataclass(slots=True)
+class Item:
+    gen: int
+    mid: int
+    result: Accepted | Rejected
+
+
+class IngestService:
+    def __init__(self, settings: HubSettings, registry: Registry, influx: InfluxClient,
+                 worker_id: str | None = None) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.influx = influx
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.stats = IngestStats()
+        self.devices = DeviceDirectory(registry)
+        self.validator = Validator(self.devices.site_of)
+        self.spool = Spool(settings.data_dir / "spool" / self.worker_id)
+        self._log_limit = LogLimiter(60.0)
+        self._pending: queue.Queue[Item] = queue.Queue()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._influx_ok_after = 0.0  # monotonic: skip straight to the spool until then
+        self._ack_seq = 0
+        self._db_ready = False
+        share = settings.mqtt_share_group or None
+        client_id = settings.mqtt_client_id
+        self.mqtt = HubMqtt(settings, topics.hub_subscriptions(share), self._on_message,
+                            client_id)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.devices.refresh()
+        self.mqtt.start()
+        for name, target in (("dcor.ingest.writer", self._writer_loop),
+                             ("dcor.ingest.replay", self._replay_loop),
+                             ("dcor.ingest.stats", self._stats_loop)):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        """Stop taking messages, flush what is pending, then disconnect."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(15)
+        self.mqtt.stop()
+        self._save_stats()
+
+    # --- receiving (network thread) -------------------------------------------------------
+
+    def _on_message(self, gen: int, msg: mqtt.MQTTMessage) -> None:
+        self.stats.inc("received")
+        result = self.validator.check(msg.topic, bytes(msg.payload))
+        self._pending.put(Item(gen, msg.mid, result))
+
+    # --- writing --------------------------------------------------------------------------
+
+    def _take_batch(self) -> list[Item]:
+        try:
+            first = self._pending.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        points = _n_lines(first)
+        deadline = time.monotonic() + self.settings.batch_max_delay_s
+        while points < self.settings.batch_max_points:
+            left = deadline - time.monotonic()
+            try:
+                item = self._pending.get(timeout=left) if left > 0 else self._pending.get_nowait()
+            except queue.Empty:
+                break
+            batch.append(item)
+            points += _n_lines(item)
+        return batch
+
+    def _writer_loop(self) -> None:
+        while not (self._stop.is_set() and self._pending.empty()):
+            batch = self._take_batch()
+            if batch:
+                try:
+                    self._handle_batch(batch)
+                except Exception:
+                    # Nothing was acknowledged: the broker will deliver these again.
+                    log.exception("batch of %d failed; left unacknowledged", len(batch))
+                    time.sleep(1.0)
+
+    def _handle_batch(self, batch: list[Item]) -> None:
+        accepted = [i for i in batch if isinstance(i.result, Accepted)]
+        lines = [ln for i in accepted for ln in i.result.lines]  # type: ignore[union-attr]
+        if lines:
+            self._store("\n".join(lines).encode())
+        stored: dict[str, set[int]] = defaultdict(set)
+        rejected: dict[str, set[int]] = defaultdict(set)
+        updates: dict[str, DeviceUpdate] = defaultdict(DeviceUpdate)
+        for item in batch:
+            r = item.result
+            if isinstance(r, Accepted):
+                self.stats.inc("stored")
+                up = updates[r.device_id]
+                up.seen = True
+                if r.seq is not None:
+                    stored[r.device_id].add(r.seq)
+                    up.last_seq = max(up.last_seq, r.seq)
+                if isinstance(r.payload, payloads.State):
+                    up.state = r.payload
+                elif isinstance(r.payload, payloads.Health) and (
+                        up.health is None or r.payload.ts >= up.health.ts):
+                    up.health = r.payload
+            else:
+                self._count_rejection(r)
+                if r.device_id and r.seq is not None and r.reason != "unknown_device":
+                    rejected[r.device_id].add(r.seq)
+        for item in batch:
+            self.mqtt.ack(item.gen, item.mid)
+        self._send_device_acks(stored, rejected)
+        try:
+            self.devices.apply(dict(updates))
+        except Exception:  # the registry is a view: its failure must not lose telemetry
+            log.exception("registry update failed")
+
+    def _store(self, body: bytes) -> None:
+        """InfluxDB, or the spool: returns only when the body is durable somewhere."""
+        if time.monotonic() >= self._influx_ok_after:
+            try:
+                self._ensure_db()
+                self.influx.write(body)
+                self.stats.inc("points_written", body.count(b"\n") + 1)
+                return
+            except InfluxError as exc:
+                if not exc.retryable:
+                    self._write_bisect(body, exc)
+                    return
+                self._influx_ok_after = time.monotonic() + 2.0
+                if self._log_limit.allow("influx-down"):
+                    log.warning("InfluxDB write failed, spooling: %s", exc)
+        self.spool.put(body)
+        self.stats.inc("spooled_batches")
+
+    def _write_bisect(self, body: bytes, exc: InfluxError) -> None:
+        """A batch InfluxDB refuses as such (400, 413): split it to find the bad lines."""
+        lines = body.split(b"\n")
+        if len(lines) == 1:
+            self.stats.inc("influx_refused_lines")
+            log.error("InfluxDB refused a point (%s): %.200s", exc, body)
+            return
+        mid = len(lines) // 2
+        for half in (b"\n".join(lines[:mid]), b"\n".join(lines[mid:])):
+            try:
+                self.influx.write(half)
+                self.stats.inc("points_written", half.count(b"\n") + 1)
+            except InfluxError as inner:
+                if inner.retryable:
+                    self.spool.put(half)
+                else:
+                    self._write_bisect(half, inner)
+
+    def _ensure_db(self) -> None:
+        if not self._db_ready:
+            self.influx.ensure_database()
+            self._db_ready = True
+
+    def _send_device_acks(self, stored: dict[str, set[int]],
+                          rejected: dict[str, set[int]]) -> None:
+        now_ms = int(time.time() * 1000)
+        for dev in set(stored) | set(rejected):
+            self._ack_seq += 1
+            ack = payloads.Ack(ts=now_ms, seq=self._ack_seq,
+                               ranges=payloads.to_ranges(stored.get(dev, set())),
+                               rejected=payloads.to_ranges(rejected.get(dev, set())))
+            self.mqtt.publish(topics.device_topic(dev, topics.ACK), payloads.encode(ack))
+
+    def _count_rejection(self, r: Rejected) -> None:
+        self.stats.reject(r.reason)
+        key = f"{r.device_id or '?'}:{r.reason}"
+        if self._log_limit.allow(key):
+            log.warning("refused message from %s: %s (%s)", r.device_id or "?", r.reason,
+                        r.detail[:200])
+
+    # --- spool replay ---------------------------------------------------------------------
+
+    def _replay_loop(self) -> None:
+        while not self._stop.wait(0.5):
+            while not self._stop.is_set():
+                head = self.spool.oldest()
+                if head is None:
+                    break
+                path, body = head
+                try:
+                    self._ensure_db()
+                    self.influx.write(body)
+                except InfluxError as exc:
+                    if exc.retryable:
+                        break
+                    self.spool.remove(path)
+                    self._write_bisect(body, exc)
+                    continue
+                self.spool.remove(path)
+                self.stats.inc("replayed_batches")
+                self._influx_ok_after = 0.0
+
+    # --- stats ----------------------------------------------------------------------------
+
+    def _stats_loop(self) -> None:
+        while not self._stop.wait(self.settings.stats_interval_s):
+            self._save_stats()
+
+    def counters(self) -> dict[str, Any]:
+        snap = self.stats.snapshot()
+        snap["spool_depth"] = self.spool.depth()
+        snap["pending"] = self._pending.qsize()
+        snap["mqtt_connected"] = self.mqtt.connected()
+        snap["mqtt_reconnects"] = self.mqtt.reconnects
+        return snap
+
+    def _save_stats(self) -> None:
+        try:
+            self.devices.save_stats(self.worker_id, self.counters())
+        except Exception:
+            log.exception("could not save ingest stats")
+
+
+def _n_lines(item: Item) -> int:
+    return len(item.result.lines) if isinstance(item.result, Accepted) else 0

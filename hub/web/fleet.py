@@ -1,0 +1,214 @@
+"""The fleet view's pure logic: device records -> state, JSON, display strings, groups.
+
+No Flask, no SQL: ``hub.web.data`` reads the registry into ``DeviceRecord`` and the views
+render what this module returns, so the page, the JSON API and the tests agree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Final
+
+import msgspec
+from babel.numbers import format_decimal
+
+from dcor_wire.payloads import Health
+from hub.state import device_state
+from hub.web.timefmt import as_utc, display_wib, display_wib_short, time_json
+
+ABSENT: Final = "—"
+# The three figures every group header shows; "degraded" is a stale device (said online,
+# health late). Unknown and decommissioned devices are counted too but shown only if present.
+BUCKET_OF_STATE: Final = {
+    "online": "online",
+    "stale": "degraded",
+    "offline": "offline",
+    "unknown": "unknown",
+    "decommissioned": "decommissioned",
+}
+BUCKETS: Final = ("online", "degraded", "offline", "unknown", "decommissioned")
+# Health figures the fleet table shows, in column order.
+HEALTH_COLUMNS: Final = ("cpu_pct", "mem_pct", "disk_pct", "temp_c", "outbox_depth",
+                         "clock_synced")
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    """What the registry knows about one device, detached from any SQL session."""
+
+    id: str
+    site_id: str
+    site_name: str = ""
+    kecamatan: str = ""
+    kelurahan: str = ""
+    hardware: str = ""
+    profile: str = ""
+    status: str = "enrolled"
+    presence: str = "unknown"
+    presence_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    last_health_at: datetime | None = None
+    last_health: dict[str, Any] | None = None
+    health_interval_s: float = 10.0
+    agent_version: str = ""
+    boot_id: str = ""
+    config_version: int = 0
+    last_seq: int = 0
+
+
+def compute_state(rec: DeviceRecord, now: datetime) -> str:
+    return device_state(
+        status=rec.status,
+        presence=rec.presence,
+        last_health_at=as_utc(rec.last_health_at),
+        presence_at=as_utc(rec.presence_at),
+        health_interval_s=rec.health_interval_s,
+        now=now,
+    )
+
+
+def _contract_defaults() -> dict[str, Any]:
+    """Health fields whose wire default is a value (omitted on the wire when equal to it)."""
+    out: dict[str, Any] = {}
+    for f in msgspec.structs.fields(Health):
+        if f.default is not msgspec.NODEFAULT and f.default is not None and f.name not in (
+            "v", "cameras"
+        ):
+            out[f.name] = f.default
+    return out
+
+
+def normalize_health(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The stored health dict with the contract's value defaults filled in (an omitted
+    ``outbox_depth`` means 0); optional sources that were absent stay absent."""
+    if raw is None:
+        return None
+    out = {k: v for k, v in _contract_defaults().items() if k not in raw}
+    out.update(raw)
+    return out
+
+
+def device_json(rec: DeviceRecord, now: datetime) -> dict[str, Any]:
+    """One device as ``/api/v1/devices`` returns it."""
+    return {
+        "id": rec.id,
+        "site": rec.site_id,
+        "site_name": rec.site_name,
+        "kecamatan": rec.kecamatan,
+        "kelurahan": rec.kelurahan,
+        "hardware": rec.hardware,
+        "profile": rec.profile,
+        "status": rec.status,
+        "state": compute_state(rec, now),
+        "presence": rec.presence,
+        "presence_at": time_json(rec.presence_at),
+        "last_seen": time_json(rec.last_seen_at),
+        "last_health_at": time_json(rec.last_health_at),
+        "health_interval_s": rec.health_interval_s,
+        "agent_version": rec.agent_version,
+        "boot_id": rec.boot_id,
+        "config_version": rec.config_version,
+        "last_seq": rec.last_seq,
+        "health": normalize_health(rec.last_health),
+    }
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    f = float(value)
+    return f if math.isfinite(f) else None
+
+
+def _one_decimal(n: float, locale: str) -> str:
+    # Half away from zero on the float's exact value: what the page script's Intl does, so a
+    # figure does not change when the script redraws the table.
+    return format_decimal(Decimal(n).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP), "0.0",
+                          locale=locale)
+
+
+def format_health(health: dict[str, Any] | None, *, locale: str, yes: str, no: str
+                  ) -> dict[str, str]:
+    """Display strings for ``HEALTH_COLUMNS``; anything absent or malformed is "—", never 0."""
+    h = normalize_health(health) or {}
+    out: dict[str, str] = {}
+    for key in ("cpu_pct", "mem_pct", "disk_pct"):
+        n = _number(h.get(key))
+        out[key] = ABSENT if n is None else _one_decimal(n, locale) + "%"
+    t = _number(h.get("temp_c"))
+    out["temp_c"] = ABSENT if t is None else _one_decimal(t, locale) + " °C"
+    d = _number(h.get("outbox_depth"))
+    out["outbox_depth"] = ABSENT if d is None else format_decimal(int(d), "#,##0",
+                                                                  locale=locale)
+    synced = h.get("clock_synced")
+    out["clock_synced"] = (yes if synced else no) if isinstance(synced, bool) else ABSENT
+    return out
+
+
+@dataclass
+class DeviceRow:
+    """One table row: the API dict plus its display strings."""
+
+    data: dict[str, Any]
+    last_seen_display: str
+    last_seen_full: str
+    health_display: dict[str, str]
+
+
+@dataclass
+class KelurahanGroup:
+    name: str
+    rows: list[DeviceRow] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class KecamatanGroup:
+    name: str
+    kelurahan: list[KelurahanGroup] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+def device_row(rec: DeviceRecord, now: datetime, *, locale: str, yes: str, no: str
+               ) -> DeviceRow:
+    return DeviceRow(
+        data=device_json(rec, now),
+        last_seen_display=display_wib_short(rec.last_seen_at, now) or ABSENT,
+        last_seen_full=display_wib(rec.last_seen_at) or "",
+        health_display=format_health(rec.last_health, locale=locale, yes=yes, no=no),
+    )
+
+
+def _place_key(name: str) -> tuple[int, str]:
+    # Devices whose place is not recorded go last, not first.
+    return (0, name.casefold()) if name else (1, "")
+
+
+def group_rows(rows: list[DeviceRow]) -> list[KecamatanGroup]:
+    """Kecamatan -> kelurahan -> devices, each level sorted by name, with state counts."""
+    tree: dict[str, dict[str, KelurahanGroup]] = {}
+    for row in rows:
+        kec, kel = row.data["kecamatan"], row.data["kelurahan"]
+        tree.setdefault(kec, {}).setdefault(kel, KelurahanGroup(kel)).rows.append(row)
+    groups: list[KecamatanGroup] = []
+    for kec in sorted(tree, key=_place_key):
+        kg = KecamatanGroup(kec)
+        for kel in sorted(tree[kec], key=_place_key):
+            lg = tree[kec][kel]
+            lg.rows.sort(key=lambda r: r.data["id"])
+            lg.counts.update(BUCKET_OF_STATE.get(r.data["state"], "unknown") for r in lg.rows)
+            kg.counts.update(lg.counts)
+            kg.kelurahan.append(lg)
+        groups.append(kg)
+    return groups
+
+
+def total_counts(groups: list[KecamatanGroup]) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for g in groups:
+        total.update(g.counts)
+    return total
