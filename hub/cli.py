@@ -53,8 +53,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.port is not None:
         settings = settings.model_copy(update={"web_port": args.port})
-    print(f"dcor-hub web: http://{settings.web_host}:{settings.web_port}/", flush=True)
-    run_web(settings)
+    run_web(settings, on_ready=lambda url: print(f"dcor-hub web: {url}", flush=True))
     return 0
 
 

@@ -2,7 +2,8 @@
 # Idempotent set-up for development, tests and CI:
 #   1. the Debian packages mosquitto, mosquitto-clients and influxdb (only if a binary is missing);
 #   2. .venv with Python >= 3.11 (only if missing or broken);
-#   3. `pip install -e '.[dev]'` (only when pyproject.toml changed since the last install).
+#   3. `pip install -e '.[dev]'` (only when pyproject.toml changed since the last install);
+#   4. with DCOR_WITH_BROWSER=1 (the test command sets it), Debian's chromium.
 # It never starts, stops or reconfigures a system Mosquitto/InfluxDB: our code and tests start
 # their own on free ports.
 set -euo pipefail
@@ -138,7 +139,18 @@ ensure_install() {
     printf '%s\n' "$want" >"$STAMP"
 }
 
+ensure_browser() {  # tests only: Debian's Chromium drives the browser tests
+    [ "${DCOR_WITH_BROWSER:-0}" = "1" ] || return 0
+    if have_bin chromium; then
+        log "chromium present"
+        return
+    fi
+    log "browser tests need Debian's chromium: installing chromium"
+    apt_install chromium
+}
+
 ensure_services
+ensure_browser
 ensure_venv
 ensure_install
 log "ready: $VENV/bin/python ($("$VENV/bin/python" -V 2>&1))"

@@ -60,7 +60,7 @@ class CameraHealthMonitor:
             for fault in FAULTS:
                 if self._deb[fault].active:
                     return fault
-            return "no_frames" if self._last_frame is None else "streaming"
+            return "streaming" if self._last_frame is not None else "no_frames"
 
     def active(self, fault: str) -> bool:
         with self._lock:
@@ -94,10 +94,13 @@ class CameraHealthMonitor:
         with self._lock:
             self._last_inference = now
 
-    def evaluate(self, now: float) -> list[HealthChange]:
-        """Debounced transitions as of ``now`` (monotonic)."""
+    def evaluate(self, now: float, last_capture: float | None = None) -> list[HealthChange]:
+        """Debounced transitions as of ``now`` (monotonic). ``last_capture`` is when the
+        source last delivered a frame; without it, the last analysed frame counts (a busy
+        analysis thread must not make a live camera look down)."""
         with self._lock:
-            ref = self._last_frame if self._last_frame is not None else self._started
+            last = last_capture if last_capture is not None else self._last_frame
+            ref = last if last is not None else self._started
             gap = min(1.0, self.cfg.down / 2)
             stale = now - ref > gap
             present = {

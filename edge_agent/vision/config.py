@@ -87,15 +87,16 @@ class SnapshotClass(_Model):
 
 
 class SnapshotConfig(_Model):
-    event: SnapshotClass = Field(default_factory=SnapshotClass, title="Event snapshots")
+    event: SnapshotClass = Field(default_factory=SnapshotClass, title="Event snapshots")  # type: ignore[arg-type]
     periodic: SnapshotClass = Field(
-        default_factory=lambda: SnapshotClass(width=480, max_bytes=25_000, boxes=False),
+        default_factory=lambda: SnapshotClass.model_validate(
+            {"width": 480, "max_bytes": 25_000, "boxes": False}),
         title="Periodic snapshots",
         description="The latest picture the room's fleet page shows per camera",
     )
     periodic_interval: Duration = Field(60.0, ge=0, title="Periodic snapshot period (0 = off)")
     on_demand: SnapshotClass = Field(
-        default_factory=lambda: SnapshotClass(width=1280, max_bytes=150_000),
+        default_factory=lambda: SnapshotClass.model_validate({"width": 1280, "max_bytes": 150_000}),
         title="Snapshots asked for by a command",
     )
 
@@ -137,12 +138,12 @@ class _CameraBase(_Model):
     id: str = Field(title="Camera id", description="1-32 of a-z, 0-9, '_', '-'")
     name: str = Field("", title="Display name")
     enabled: bool = Field(True, title="Run this camera")
-    motion: MotionConfig = Field(default_factory=MotionConfig, title="Motion gate")
+    motion: MotionConfig = Field(default_factory=MotionConfig, title="Motion gate")  # type: ignore[arg-type]
     zones: list[ZoneConfig] = Field(default_factory=list, title="Zones")
     lines: list[LineConfig] = Field(default_factory=list, title="Counting lines")
-    snapshots: SnapshotConfig = Field(default_factory=SnapshotConfig, title="Snapshots")
-    video: VideoConfig = Field(default_factory=VideoConfig, title="Video ring")
-    health: CameraHealthConfig = Field(default_factory=CameraHealthConfig, title="Health")
+    snapshots: SnapshotConfig = Field(default_factory=SnapshotConfig, title="Snapshots")  # type: ignore[arg-type]
+    video: VideoConfig = Field(default_factory=VideoConfig, title="Video ring")  # type: ignore[arg-type]
+    health: CameraHealthConfig = Field(default_factory=CameraHealthConfig, title="Health")  # type: ignore[arg-type]
     interval: Duration = Field(10.0, ge=1.0, le=3600, title="Detections reporting interval")
     queue_size: int = Field(4, ge=1, le=256, title="Frames buffered per stage before dropping")
     reconnect_min: Duration = Field(1.0, gt=0, title="First reconnect delay (before jitter)")

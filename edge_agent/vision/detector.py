@@ -54,7 +54,7 @@ def load_interpreter_class() -> Any:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         try:
-            from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef]
+            from tflite_runtime.interpreter import Interpreter
         except ImportError as exc:
             raise RuntimeMissingError(
                 "no TFLite runtime: pip install ai-edge-litert (or tflite-runtime)"

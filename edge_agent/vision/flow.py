@@ -11,12 +11,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-import numpy as np
 import numpy.typing as npt
 
-Image = npt.NDArray[np.uint8]  # BGR, HxWx3
+Image = npt.NDArray[Any]  # BGR uint8, HxWx3 (OpenCV stubs type their results loosely)
 T = TypeVar("T")
 
 

@@ -43,7 +43,7 @@ def draw_boxes(image: Image, detections: Sequence[Detection]) -> Image:
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick)
         cv2.putText(out, f"{d.label} {d.score:.2f}", (x1, max(10, y1 - 3)),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.35 * thick + 0.1, colour, thick)
-    return out  # type: ignore[return-value]
+    return out
 
 
 def _jpeg(image: Image, quality: int) -> bytes:

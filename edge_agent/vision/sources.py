@@ -132,7 +132,7 @@ class Picamera2Source:
     def open(self) -> None:
         self.close()
         try:
-            from picamera2 import Picamera2  # type: ignore[import-not-found]
+            from picamera2 import Picamera2
         except ImportError as exc:
             raise SourceError(
                 "picamera2 is not installed: it exists only on Raspberry Pi OS "
@@ -173,10 +173,10 @@ class Picamera2Source:
 
 def _as_bgr(img: np.ndarray) -> Image:
     if img.ndim == 2:
-        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)  # type: ignore[return-value]
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
     if img.shape[2] == 4:
-        return cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)  # type: ignore[return-value]
-    return img  # type: ignore[return-value]
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    return img
 
 
 def make_source(cfg: CameraConfig) -> FrameSource:

@@ -103,8 +103,10 @@ def _background(width: int, height: int, rng: np.random.Generator) -> Image:
     img = np.broadcast_to(ramp, (height, width, 3)).copy()
     for _ in range(6):
         x0, y0 = int(rng.integers(0, width)), int(rng.integers(0, height))
-        w, h = int(rng.integers(width // 10, width // 3)), int(rng.integers(height // 10, height // 3))
+        w = int(rng.integers(width // 10, width // 3))
+        h = int(rng.integers(height // 10, height // 3))
         img[y0:y0 + h, x0:x0 + w] = rng.integers(40, 220)
-    texture = cv2.GaussianBlur(rng.normal(0, 12, size=(height, width)).astype(np.float32), (0, 0), 2)
+    noise = rng.normal(0, 12, size=(height, width)).astype(np.float32)
+    texture = cv2.GaussianBlur(noise, (0, 0), 2)
     img += texture[:, :, None]
     return np.clip(img, 0, 255).astype(np.uint8)

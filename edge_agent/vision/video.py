@@ -55,12 +55,10 @@ class SegmentRing:
         image = self._scaled(frame.image)
         h, w = image.shape[:2]
         rel = frame.ts_ms - self._start_ms
-        # A new segment when it is long enough, the size changed, or the clock jumped.
+        # A new segment when this one is long enough, the size changed or the clock jumped
+        # back (a Pi without a clock battery steps its time at the first NTP sync).
         if (self._container is None or (w, h) != self._size or rel < 0
-                or rel >= self.cfg.segment * 1000 * 2):
-            self._open(frame.ts_ms, w, h)
-            rel = 0
-        elif rel >= self.cfg.segment * 1000:
+                or rel >= self.cfg.segment * 1000):
             self._open(frame.ts_ms, w, h)
             rel = 0
         pts = max(rel, self._last_pts + 1)
@@ -93,7 +91,7 @@ class SegmentRing:
         if width is None or width >= w:
             out = image
         else:
-            out = cv2.resize(image, (width, round(h * width / w)),  # type: ignore[assignment]
+            out = cv2.resize(image, (width, round(h * width / w)),
                              interpolation=cv2.INTER_AREA)
         oh, ow = out.shape[:2]
         if oh % 2 or ow % 2:  # yuv420p needs even sizes

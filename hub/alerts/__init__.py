@@ -1,6 +1,9 @@
 """Alert engine: rules, a pure lifecycle core, persistence in the registry, notifications.
 
-Pure modules (no I/O): ``durations``, ``yamlpos``, ``rules``, ``model``, ``lifecycle``,
-``noise``, ``engine``, ``observe``, ``texts``. Boundaries: ``tables``/``store`` (SQL) and
-``notify`` (HTTP webhooks, MQTT message building).
+Pure (no I/O, time passed in): ``durations``, ``yamlpos``, ``rules`` (models, YAML loading),
+``model`` (value types), ``lifecycle`` (one subject and rule), ``noise`` (grouping,
+inhibition, silences), ``engine`` (one evaluation step), ``actions`` (operator actions),
+``observe`` (registry facts and detections -> observations), ``texts`` (catalog).
+Boundaries: ``tables``/``codec``/``store`` (SQL registry) and ``notify`` (webhooks, MQTT
+messages).
 """

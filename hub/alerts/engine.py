@@ -89,8 +89,8 @@ def _notify(
             notes.append(notification_for(alert, "resolved", kind, now))
             alert = replace(alert, notified=told | {"resolved"})
         return alert
-    if alert.status == "pending" or alert.suppressed_by or rule is None:
-        return alert
+    if alert.status != "firing" or alert.suppressed_by or rule is None:
+        return alert  # pending; or acknowledged: someone is on it, even if never told
     if _waiting_for_group(alert, rule, now):
         return alert
     first = alert.notified_at is None

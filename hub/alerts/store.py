@@ -31,6 +31,7 @@ from hub.alerts.model import (
     Silence,
     Tracker,
 )
+from hub.alerts.observe import DeviceFacts
 from hub.alerts.rules import RuleSet
 from hub.alerts.tables import (
     AlertEventRow,
@@ -42,7 +43,8 @@ from hub.alerts.tables import (
     SilenceRow,
 )
 from hub.registry.db import Registry
-from hub.registry.models import Base
+from hub.registry.models import Base, Device, Site
+from hub.state import device_state
 
 ENGINE_LOCK = "engine"
 
@@ -191,6 +193,22 @@ def notifications_after(session: Session, seq: int, limit: int = 100
     rows = session.scalars(select(NotificationRow).where(NotificationRow.seq > seq)
                            .order_by(NotificationRow.seq).limit(limit))
     return [(r.seq, codec.notification_from_body(r.body)) for r in rows]
+
+
+def load_device_facts(session: Session, now: datetime) -> list[DeviceFacts]:
+    """Every registered device with its place and state (``hub.state``), for ``observe``."""
+    rows = session.execute(select(Device, Site).join(Site, Device.site_id == Site.id))
+    return [
+        DeviceFacts(
+            device_id=dev.id, kecamatan=site.kecamatan, kelurahan=site.kelurahan,
+            state=device_state(
+                status=dev.status, presence=dev.presence, last_health_at=codec.utc(
+                    dev.last_health_at), presence_at=codec.utc(dev.presence_at),
+                health_interval_s=dev.health_interval_s, now=now),
+            health=dev.last_health,
+        )
+        for dev, site in rows
+    ]
 
 
 # --- delivery outbox -------------------------------------------------------------------------

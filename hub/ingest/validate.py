@@ -6,7 +6,6 @@ that names another device is refused rather than trusted or silently rewritten.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +23,9 @@ BAD_JSON = "bad_json"
 SCHEMA = "schema"
 DEVICE_MISMATCH = "device_mismatch"
 UNSUPPORTED_KIND = "unsupported_kind"
+INTERNAL = "internal_error"
 REASONS = (BAD_TOPIC, OVERSIZED, UNKNOWN_DEVICE, BAD_JSON, SCHEMA, DEVICE_MISMATCH,
-           UNSUPPORTED_KIND)
+           UNSUPPORTED_KIND, INTERNAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +68,12 @@ class Validator:
 
     def check(self, topic: str, data: bytes) -> Result:
         try:
+            return self._check(topic, data)
+        except Exception as exc:  # a validator bug must refuse the message, not wedge it
+            return Rejected(INTERNAL, f"{type(exc).__name__}: {exc}")
+
+    def _check(self, topic: str, data: bytes) -> Result:
+        try:
             parsed = topics.parse_topic(topic)
         except topics.TopicError as exc:
             return Rejected(BAD_TOPIC, str(exc))
@@ -82,28 +88,36 @@ class Validator:
             return Rejected(UNSUPPORTED_KIND, f"no ingest for {parsed.kind}", dev)
         try:
             obj = payloads.decode(model, data)
+        except msgspec.ValidationError as exc:  # a subclass of DecodeError: test it first
+            return _schema_rejection(dev, data, exc)
         except msgspec.DecodeError as exc:
             return Rejected(BAD_JSON, str(exc), dev)
-        except msgspec.ValidationError as exc:
-            return _schema_rejection(dev, data, exc)
         lines = self.builders[parsed.kind](dev, site, obj)
         seq = None if parsed.kind == topics.STATE else int(obj.seq)  # type: ignore[attr-defined]
         return Accepted(dev, parsed.kind, obj, lines, seq)
 
 
+class _Probe(msgspec.Struct):
+    """The few fields worth reading from a body that failed validation (others skipped)."""
+
+    device_id: Any = None
+    device: Any = None
+    seq: Any = None
+
+
+_probe = msgspec.json.Decoder(_Probe)
+
+
 def _schema_rejection(dev: str, data: bytes, exc: Exception) -> Rejected:
-    seq: int | None = None
     try:
-        body = json.loads(data)
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        named = body.get("device_id", body.get("device"))
-        if named is not None and named != dev:
-            return Rejected(DEVICE_MISMATCH, f"body names {named!r}, topic names {dev}", dev)
-        raw_seq = body.get("seq")
-        if isinstance(raw_seq, int) and not isinstance(raw_seq, bool) and 0 < raw_seq < 2**53:
-            seq = raw_seq
+        body = _probe.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        return Rejected(SCHEMA, str(exc), dev)
+    named = body.device_id if body.device_id is not None else body.device
+    if named is not None and named != dev:
+        return Rejected(DEVICE_MISMATCH, f"body names {named!r}, topic names {dev}", dev)
+    raw = body.seq
+    seq = raw if isinstance(raw, int) and not isinstance(raw, bool) and 0 < raw < 2**53 else None
     return Rejected(SCHEMA, str(exc), dev, seq)
 
 

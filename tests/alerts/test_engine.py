@@ -157,3 +157,15 @@ def test_rule_set_is_reusable_across_engines() -> None:
     rs: RuleSet = rules()
     assert rs.by_id is rs.by_id  # cached
     assert AlertEngine(rs).rules is rs
+
+
+def test_an_alert_acknowledged_while_silenced_is_not_announced_later() -> None:
+    engine = AlertEngine(rules())
+    engine.set_silences([replace_silence(0, 100)])
+    feed(engine, 0, (A, "hot", True))
+    assert feed(engine, 60).notifications == ()
+    engine.acknowledge(find_alert(engine, A, "hot"), "budi", "seen on the wall", t(70))
+    assert feed(engine, 100).notifications == ()
+    feed(engine, 200, (A, "hot", False))
+    assert feed(engine, 260).notifications == ()  # resolved; nobody was told it fired
+    assert engine.state.alerts == {}

@@ -196,3 +196,26 @@ def test_silences_history_and_live_cursor(registry: Registry) -> None:
         assert st.notifications_after(s, first[-1][0]) == []
         alert = st.get_alert(s, aid)
         assert alert is not None and alert.acked_by == "budi"
+
+
+def test_device_facts_from_the_registry(registry: Registry) -> None:
+    from hub.registry.models import Device, Site
+
+    with registry.session() as s:
+        s.add(Site(id="pole-1", kecamatan="Beji", kelurahan="Kukusan"))
+        s.flush()
+        s.add_all([
+            Device(id="dev-on", site_id="pole-1", presence="online", presence_at=t(0),
+                   last_health_at=t(95), last_health={"uptime_s": 1.0, "temp_c": 81.0},
+                   health_interval_s=10.0, created_at=t(0)),
+            Device(id="dev-stale", site_id="pole-1", presence="online", presence_at=t(0),
+                   last_health_at=t(50), health_interval_s=10.0, created_at=t(0)),
+            Device(id="dev-gone", site_id="pole-1", presence="offline", created_at=t(0)),
+            Device(id="dev-new", site_id="pole-1", created_at=t(0)),
+        ])
+    with registry.session() as s:
+        facts = {f.device_id: f for f in st.load_device_facts(s, t(100))}
+    assert {k: f.state for k, f in facts.items()} == {
+        "dev-on": "online", "dev-stale": "stale", "dev-gone": "offline", "dev-new": "unknown"}
+    assert facts["dev-on"].subject == Subject("device", "Beji", "Kukusan", device="dev-on")
+    assert facts["dev-on"].health == {"uptime_s": 1.0, "temp_c": 81.0}

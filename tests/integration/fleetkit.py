@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from hub.influx import InfluxClient, InfluxConfig, quote_string, rows
+from hub.influx import InfluxClient, InfluxConfig, InfluxError, quote_string, rows
 from hub.registry.db import Registry, open_registry
 from hub.settings import HubSettings, load_settings
 from provisioning.registry_ops import SiteSpec, register_device
@@ -118,8 +118,13 @@ class Fleet:
 
     def stored_seqs(self, device_id: str) -> list[int]:
         """Every ``seq`` of a device's health points in InfluxDB (duplicates would show)."""
-        series = self.influx.query(
-            f"SELECT seq FROM health WHERE device = {quote_string(device_id)}")
+        try:
+            series = self.influx.query(
+                f"SELECT seq FROM health WHERE device = {quote_string(device_id)}")
+        except InfluxError as exc:
+            if "database not found" in str(exc):
+                return []
+            raise
         return [int(r["seq"]) for r in rows(series)]
 
     def hub_log(self) -> str:

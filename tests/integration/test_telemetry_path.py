@@ -91,6 +91,7 @@ def test_killed_agent_goes_offline_and_seq_continues(fleet: Fleet) -> None:
 
 def _drain(fleet: Fleet, ids: list[str]) -> None:
     """Stop producing, let the outboxes empty: restart each agent with a slow health clock."""
+    produced = {i: fleet.agents[i].outbox()[1] for i in ids}
     for i in ids:
         fleet.agents[i].terminate()
         path = fleet.agents[i].config_path
@@ -98,7 +99,10 @@ def _drain(fleet: Fleet, ids: list[str]) -> None:
         cfg["health"]["interval"] = "1h"
         path.write_text(yaml.safe_dump(cfg))
         fleet.agents[i].start()
-    wait_until(lambda: all(fleet.agents[i].outbox()[0] == 0 for i in ids), timeout=30,
+    # The restarted agent reports once at start: wait for that too, then for empty outboxes.
+    wait_until(lambda: all(fleet.agents[i].outbox()[0] == 0
+                           and fleet.agents[i].outbox()[1] > produced[i] for i in ids),
+               timeout=30,
                interval=0.3, message="outboxes empty")
 
 
@@ -139,6 +143,7 @@ def test_influx_outage_spools_and_replays(tmp_path: Path, mosquitto: MosquittoPr
         assert fleet.hub is not None and fleet.hub.poll() is None, fleet.hub_log()
         # Acked to the agent from the spool: the outbox does not grow during the outage.
         assert fleet.agents[ids[0]].outbox()[0] < 50
+        assert list((tmp_path / "fleet/hub/spool").rglob("*.lp")), fleet.hub_log()
         influx.restart()
         _drain(fleet, ids)
         wait_until(lambda: not any((tmp_path / "fleet/hub/spool").rglob("*.lp")),

@@ -1,0 +1,242 @@
+"""The demo's stages, composed by ``run_demo`` (see ``hub.demo`` for the folder layout)."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hub.demo.layout import fleet_layout
+from hub.demo.procs import (
+    Child,
+    Progress,
+    answers,
+    command,
+    get_json,
+    log_size,
+    pick_web_port,
+    read_from,
+    spawn,
+    wait_for,
+)
+from hub.localservices import InfluxProcess, MosquittoProcess
+from hub.settings import load_settings
+from provisioning.cli import open_hub_registry
+from provisioning.enroll import AGENT_CONFIG_NAME, EnrollRequest, enroll
+from provisioning.registry_ops import SiteSpec
+
+HEALTH_INTERVAL = "2s"  # a lively fleet page; real profiles report every 10-30 s
+ONLINE_TIMEOUT_S = 45.0
+MAX_AGENTS = 100
+# Mosquitto settings of firmware_configs/mosquitto/dcor.conf that matter on one machine.
+BROKER_SETTINGS = ("max_queued_messages 100000", "max_inflight_messages 128")
+
+
+class _Stopped(Exception):
+    """Ctrl-C or SIGTERM: unwind and stop everything in reverse order."""
+
+
+def _raise_stopped(_signum: int, _frame: Any) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+    raise _Stopped
+
+
+# --- the stages -----------------------------------------------------------------------------
+
+def write_hub_settings(root: Path, broker: MosquittoProcess, influx: InfluxProcess,
+                       web_port: int) -> Path:
+    path = root / "hub" / "hub.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({
+        "data_dir": str(root / "hub"), "mqtt_host": "127.0.0.1", "mqtt_port": broker.port,
+        "influx_url": influx.url, "influx_db": "dcor", "web_host": "127.0.0.1",
+        "web_port": web_port, "stats_interval_s": 1.0,
+    }, sort_keys=False))
+    return path
+
+
+def enroll_fleet(hub_config: Path, root: Path, broker_port: int, count: int) -> list[Path]:
+    """Enroll ``count`` devices as ``dcor-provision enroll`` does; return their bundles."""
+    registry = open_hub_registry(load_settings(hub_config, env={}))
+    bundles = []
+    try:
+        for device_id, site in fleet_layout(count):
+            bundle = root / "devices" / device_id
+            data = bundle / "data"
+            data.mkdir(parents=True, exist_ok=True)
+            req = EnrollRequest(
+                device_id=device_id, profile=site.profile, broker_host="127.0.0.1",
+                broker_port=broker_port, agent_data_dir=data,
+                site=SiteSpec(id=site.id, kecamatan=site.kecamatan, kelurahan=site.kelurahan,
+                              name=site.name, lat=site.lat, lon=site.lon),
+                overrides={"health": {"interval": HEALTH_INTERVAL, "disk_path": str(data)}},
+            )
+            enroll(registry, req, bundle, force=True)
+            bundles.append(bundle)
+    finally:
+        registry.close()
+    return bundles
+
+
+def start_services(root: Path, stack: contextlib.ExitStack, progress: Progress
+                   ) -> tuple[MosquittoProcess, InfluxProcess]:
+    progress.show("starting Mosquitto")
+    broker = MosquittoProcess(data_dir=root / "mosquitto", persistence=True,
+                              extra_config=BROKER_SETTINGS)
+    stack.callback(broker.close)
+    broker.start()
+    progress.show("starting InfluxDB")
+    influx = InfluxProcess(data_dir=root / "influxd")
+    stack.callback(influx.close)
+    influx.start()
+    return broker, influx
+
+
+def start_web(hub_cmd: list[str], logs: Path, preferred: int) -> tuple[Child, int]:
+    """Start ``dcor-hub web``; if another program takes the port first, try the next one."""
+    port = pick_web_port(preferred)
+    for _attempt in range(3):
+        log = logs / "web.log"
+        offset = log_size(log)
+        web = spawn("web", [*hub_cmd, "web", "--port", str(port)], log)
+        try:
+            if wait_for(functools.partial(answers, port, "/healthz"), 30.0, [web]):
+                return web, port
+            raise RuntimeError(f"web did not answer on port {port}; see {log}")
+        except RuntimeError:
+            web.stop()
+            if "in use" not in read_from(log, offset):
+                raise
+            port = pick_web_port(port + 1)
+    raise RuntimeError(f"no free port for the web app near {preferred}")
+
+
+def start_hub(hub_config: Path, logs: Path, web_port: int, children: list[Child],
+              progress: Progress) -> int:
+    """Ingest, then web; return the web port."""
+    hub_cmd = [*command("dcor-hub", "hub.cli"), "--config", str(hub_config)]
+    progress.show("starting hub ingest")
+    children.append(spawn("ingest", [*hub_cmd, "ingest", "--worker-id", "demo-ingest"],
+                          logs / "ingest.log"))
+    progress.show("starting hub web")
+    web, port = start_web(hub_cmd, logs, web_port)
+    children.append(web)
+    return port
+
+
+def start_agents(bundles: list[Path], logs: Path, children: list[Child]) -> None:
+    agent_cmd = command("dcor-agent", "edge_agent.cli")
+    for bundle in bundles:
+        children.append(spawn(f"agent {bundle.name}",
+                              [*agent_cmd, "run", "--config", str(bundle / AGENT_CONFIG_NAME)],
+                              logs / f"agent-{bundle.name}.log"))
+
+
+def online_count(web_port: int, device_ids: set[str]) -> int:
+    devices = get_json(web_port, "/api/v1/devices") or []
+    return sum(1 for d in devices if d.get("id") in device_ids and d.get("state") == "online")
+
+
+def wait_online(web_port: int, device_ids: set[str], children: list[Child],
+                progress: Progress) -> int:
+    """Poll the fleet API until every agent is online (or the timeout); return how many are."""
+    def all_online() -> bool:
+        n = online_count(web_port, device_ids)
+        progress.show(f"agents online {n}/{len(device_ids)}")
+        return n == len(device_ids)
+
+    wait_for(all_online, ONLINE_TIMEOUT_S, children)
+    progress.done()
+    return online_count(web_port, device_ids)
+
+
+@contextlib.contextmanager
+def demo_root(data_dir: str | None) -> Iterator[Path]:
+    """The given folder (kept), or a temporary one removed at the end."""
+    if data_dir is not None:
+        root = Path(data_dir).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        yield root
+        return
+    root = Path(tempfile.mkdtemp(prefix="dcor-demo-"))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run_demo(agents: int = 6, web_port: int = 8080, data_dir: str | None = None) -> int:
+    """Run the whole system locally until Ctrl-C / SIGTERM; 0 on a clean stop, 1 when a part
+    fails to start or the hub dies, 2 for bad arguments."""
+    if not 1 <= agents <= MAX_AGENTS:
+        print(f"dcor-hub demo: --agents must be 1..{MAX_AGENTS}", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    progress = Progress()
+    previous = {s: signal.signal(s, _raise_stopped) for s in (signal.SIGINT, signal.SIGTERM)}
+    children: list[Child] = []
+    try:
+        with demo_root(data_dir) as root, contextlib.ExitStack() as stack:
+            logs = root / "logs"
+            logs.mkdir(exist_ok=True)
+            broker, influx = start_services(root, stack, progress)
+            progress.show(f"enrolling {agents} devices in Depok")
+            hub_config = write_hub_settings(root, broker, influx, web_port)
+            bundles = enroll_fleet(hub_config, root, broker.port, agents)
+            # Unwinds first (registered last): children stop before InfluxDB and the broker.
+            stack.callback(stop_children, children, progress)
+            port = start_hub(hub_config, logs, web_port, children, progress)
+            start_agents(bundles, logs, children)
+            online = wait_online(port, {b.name for b in bundles}, children, progress)
+            if online < len(bundles):
+                print(f"[demo] not every agent is online yet; see {logs}/agent-*.log",
+                      file=sys.stderr)
+            print(f"dcor-fleet demo ready in {time.monotonic() - started:.1f} s: fleet page "
+                  f"http://127.0.0.1:{port}/ ({online}/{len(bundles)} agents online; data "
+                  f"and logs in {root}; Ctrl-C stops)", flush=True)
+            return supervise(children)
+    except _Stopped:
+        return 0
+    except Exception as exc:  # a start failure: everything is stopped by now; say why
+        progress.done()
+        print(f"dcor-hub demo: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def supervise(children: list[Child]) -> int:
+    """Wait for a signal; return 1 if the hub's ingest or web process dies."""
+    warned: set[str] = set()
+    while True:
+        for child in children:
+            if child.alive() or child.name in warned:
+                continue
+            print(f"[demo] {child.name} exited (code {child.proc.returncode}); see "
+                  f"{child.log_path}", file=sys.stderr, flush=True)
+            if child.name in ("ingest", "web"):
+                return 1
+            warned.add(child.name)
+        time.sleep(0.5)
+
+
+def stop_children(children: list[Child], progress: Progress) -> None:
+    """Reverse order of start: agents (all at once, each says offline), web, ingest."""
+    progress.show("stopping")
+    for child in children:
+        if child.name.startswith("agent "):
+            child.terminate()
+    for child in reversed(children):
+        child.stop()
+    progress.done()
