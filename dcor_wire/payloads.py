@@ -93,7 +93,12 @@ _decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
 def encode(payload: msgspec.Struct) -> bytes:
-    return _encoder.encode(payload)
+    data = _encoder.encode(payload)
+    # omit_defaults drops ``v`` (its only valid value is its default), yet the contract says
+    # every payload carries it. ts and seq are always present, so data[1:] starts with a key.
+    if isinstance(payload, _Base) and payload.v == 1:
+        data = b'{"v":1,' + data[1:]
+    return data
 
 
 def decode(kind: type[T], data: bytes) -> T:

@@ -31,6 +31,9 @@ from edge_agent.outbox import Outbox, Row
 
 log = logging.getLogger("dcor.agent.uplink")
 
+NO_MATCHING_SUBSCRIBERS = 0x10  # MQTT 5 PUBACK reason code: accepted, but nobody listens
+NO_SUBSCRIBER_RETRY_S = 2.0
+
 
 @dataclass
 class UplinkStats:
@@ -38,6 +41,7 @@ class UplinkStats:
     reconnects: int = 0
     published: int = 0
     puback_failures: int = 0
+    no_subscribers: int = 0
     acked_rows: int = 0
     resent: int = 0
     last_error: str = ""
@@ -239,11 +243,17 @@ class Uplink:
         self.wake()
 
     def _record_puback(self, seq: int, reason: Any) -> None:
-        # A failed PUBACK (quota, ACL, size) is retried like a missing hub ack.
-        self._win.awaiting[seq] = self._mono()
-        if reason.is_failure:
+        now = self._mono()
+        if reason.value == NO_MATCHING_SUBSCRIBERS:
+            # The broker took it but nobody (no hub) was subscribed: it is gone. Retry soon
+            # instead of waiting out the whole ack timeout.
+            self.stats.no_subscribers += 1
+            now -= max(0.0, self.cfg.outbox.ack_timeout - NO_SUBSCRIBER_RETRY_S)
+        elif reason.is_failure:
+            # A failed PUBACK (quota, ACL, size) is retried like a missing hub ack.
             self.stats.puback_failures += 1
             self.stats.last_error = f"PUBACK {reason} for seq {seq}"
+        self._win.awaiting[seq] = now
 
     # --- sending --------------------------------------------------------------------------
 

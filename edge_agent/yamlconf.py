@@ -59,6 +59,9 @@ def _build(node: yaml.Node, loc: Loc, fname: str, pos: Positions) -> Any:
                     f"{fname}:{key_node.start_mark.line + 1}: duplicate key {key!r}"
                 )
             out[key] = _build(value_node, (*loc, key), fname, pos)
+            # An error about a key names the key's line, not where its value starts (a
+            # nested mapping starts on the next line).
+            pos[(*loc, key)] = (fname, key_node.start_mark.line + 1)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(v, (*loc, i), fname, pos) for i, v in enumerate(node.value)]

@@ -8,8 +8,7 @@ from pathlib import Path
 
 from dcor_wire.topics import TopicError
 from edge_agent.config import ConfigError
-from hub.registry.db import Registry, open_registry
-from hub.settings import HubSettings, SettingsError, load_settings
+from hub.settings import SettingsError, load_settings
 from provisioning.enroll import (
     AGENT_CONFIG_NAME,
     DEFAULT_AGENT_DATA_DIR,
@@ -17,6 +16,7 @@ from provisioning.enroll import (
     BundleExistsError,
     EnrollRequest,
     enroll,
+    open_hub_registry,
 )
 from provisioning.profiles import ProfileError, list_profiles
 from provisioning.registry_ops import EnrollError, SiteSpec
@@ -24,13 +24,6 @@ from provisioning.registry_ops import EnrollError, SiteSpec
 # What a user can fix by changing the command line or a file: one message, exit 2.
 _USER_ERRORS = (ProfileError, ConfigError, EnrollError, BundleExistsError, SettingsError,
                 TopicError)
-
-
-def open_hub_registry(settings: HubSettings) -> Registry:
-    """The hub's registry from its settings (the SQLite default needs its folder)."""
-    if not settings.database_url:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return open_registry(settings.resolved_database_url())
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:

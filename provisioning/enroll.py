@@ -20,7 +20,8 @@ import yaml
 
 from dcor_wire.topics import check_device_id
 from edge_agent.config import AgentConfig, validate_config
-from hub.registry.db import Registry
+from hub.registry.db import Registry, open_registry
+from hub.settings import HubSettings
 from provisioning.profiles import load_profile, merge
 from provisioning.registry_ops import SiteSpec, register_device
 
@@ -63,6 +64,13 @@ class Bundle:
         for name, text in self.files.items():
             _write_private(out_dir / name, text)
         return out_dir
+
+
+def open_hub_registry(settings: HubSettings) -> Registry:
+    """The hub's registry from its settings (the SQLite default needs its folder)."""
+    if not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return open_registry(settings.resolved_database_url())
 
 
 def render_agent_config(req: EnrollRequest, profiles_dir: Path | None = None

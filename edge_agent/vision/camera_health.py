@@ -75,7 +75,8 @@ class CameraHealthMonitor:
                 self._covered_since = None
             elif self._covered_since is None:
                 self._covered_since = now
-            if not stats.repeated:
+            # A featureless image repeats trivially: that is a covered lens, not a freeze.
+            if not stats.repeated or covered:
                 self._frozen_since = None
             elif self._frozen_since is None:
                 # Frozen since the first of the identical frames, not the second.

@@ -1,6 +1,6 @@
 """The capture loop of one camera: its own thread, reconnects, pacing, drop-and-count output.
 
-Reconnect schedule: ``edge_agent.backoff.Backoff`` (capped doubling with full jitter) between
+Reconnect schedule: ``dcor_wire.backoff.Backoff`` (capped doubling with full jitter) between
 ``reconnect_min`` and ``reconnect_max``, reset by the first good frame, slept on the stop
 event so ``stop()`` is never held up by a pending retry.
 """
@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from edge_agent.backoff import Backoff
+from dcor_wire.backoff import Backoff
 from edge_agent.vision.errors import SourceError, SourceFinished
 from edge_agent.vision.flow import DropQueue, Frame, RateMeter
 from edge_agent.vision.sources import FrameSource

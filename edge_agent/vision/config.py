@@ -111,7 +111,7 @@ class VideoConfig(_Model):
     keyframe_interval: Duration = Field(
         1.0, ge=0.2, le=10.0, title="Keyframe interval", description="Clip cut granularity"
     )
-    quota: ByteSize = Field(512 * 1024**2, ge=1024**2, title="Disk quota of the ring")
+    quota: ByteSize = Field(512 * 1024**2, ge=1_000_000, title="Disk quota of the ring")
     crf: int = Field(28, ge=0, le=51, title="x264 constant rate factor")
     preset: str = Field("veryfast", title="x264 preset")
     bitrate: int = Field(1_000_000, ge=50_000, title="Bit rate for hardware encoders, bit/s")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -9,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,17 +31,19 @@ class Progress:
         if text == self._last:
             return
         self._last = text
-        if self.tty:
-            sys.stderr.write(f"\r\x1b[K[demo] {text}")
-        else:
-            sys.stderr.write(f"[demo] {text}\n")
-        sys.stderr.flush()
+        self._write(f"\r\x1b[K[demo] {text}" if self.tty else f"[demo] {text}\n")
 
     def done(self) -> None:
         if self.tty and self._last:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
+            self._write("\r\x1b[K")
         self._last = ""
+
+    @staticmethod
+    def _write(text: str) -> None:
+        # The terminal may be gone (SIGHUP): that must not stop the clean-up.
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(text)
+            sys.stderr.flush()
 
 
 @dataclass
@@ -124,17 +128,28 @@ def answers(port: int, path: str) -> bool:
     return get_json(port, path) is not None
 
 
-def wait_for(check: Callable[[], bool], timeout: float, watch: list[Child]) -> bool:
-    """Poll ``check`` on a monotonic clock; fail early when a watched process died."""
+class Interrupted(Exception):
+    """The stop event was set (Ctrl-C, SIGTERM) while waiting."""
+
+
+def wait_for(check: Callable[[], bool], timeout: float, watch: list[Child],
+             stop: threading.Event) -> bool:
+    """Poll ``check`` on a monotonic clock until true (True) or ``timeout`` (False).
+
+    Raises ``Interrupted`` once ``stop`` is set, and ``RuntimeError`` naming the log when a
+    watched process dies meanwhile.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if stop.is_set():
+            raise Interrupted
         if check():
             return True
         for child in watch:
             if not child.alive():
                 raise RuntimeError(f"{child.name} exited (code {child.proc.returncode}); "
                                    f"see {child.log_path}")
-        time.sleep(0.2)
+        stop.wait(0.2)
     return False
 
 

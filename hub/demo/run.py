@@ -1,4 +1,9 @@
-"""The demo's stages, composed by ``run_demo`` (see ``hub.demo`` for the folder layout)."""
+"""The demo's stages, composed by ``run_demo`` (see ``hub.demo`` for the folder layout).
+
+Signals only set a stop event; the stages check it between steps and while polling, so a
+Ctrl-C never lands between starting a process and recording it (which would leave it
+running, unseen by the clean-up).
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,17 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from hub.demo.layout import fleet_layout
 from hub.demo.procs import (
     Child,
+    Interrupted,
     Progress,
     answers,
     command,
@@ -30,8 +36,7 @@ from hub.demo.procs import (
 )
 from hub.localservices import InfluxProcess, MosquittoProcess
 from hub.settings import load_settings
-from provisioning.cli import open_hub_registry
-from provisioning.enroll import AGENT_CONFIG_NAME, EnrollRequest, enroll
+from provisioning.enroll import AGENT_CONFIG_NAME, EnrollRequest, enroll, open_hub_registry
 from provisioning.registry_ops import SiteSpec
 
 HEALTH_INTERVAL = "2s"  # a lively fleet page; real profiles report every 10-30 s
@@ -39,19 +44,32 @@ ONLINE_TIMEOUT_S = 45.0
 MAX_AGENTS = 100
 # Mosquitto settings of firmware_configs/mosquitto/dcor.conf that matter on one machine.
 BROKER_SETTINGS = ("max_queued_messages 100000", "max_inflight_messages 128")
+# Ctrl-C, a supervisor's or test's SIGTERM, and the terminal closing.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-class _Stopped(Exception):
-    """Ctrl-C or SIGTERM: unwind and stop everything in reverse order."""
-
-
-def _raise_stopped(_signum: int, _frame: Any) -> None:
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
-    raise _Stopped
+def checkpoint(stop: threading.Event) -> None:
+    if stop.is_set():
+        raise Interrupted
 
 
 # --- the stages -----------------------------------------------------------------------------
+
+def start_services(root: Path, stack: contextlib.ExitStack, progress: Progress,
+                   stop: threading.Event) -> tuple[MosquittoProcess, InfluxProcess]:
+    """Mosquitto, then InfluxDB; each start waits (bounded) for readiness."""
+    progress.show("starting Mosquitto")
+    broker = MosquittoProcess(data_dir=root / "mosquitto", persistence=True,
+                              extra_config=BROKER_SETTINGS)
+    stack.callback(broker.close)
+    broker.start()
+    checkpoint(stop)
+    progress.show("starting InfluxDB")
+    influx = InfluxProcess(data_dir=root / "influxd")
+    stack.callback(influx.close)
+    influx.start()
+    return broker, influx
+
 
 def write_hub_settings(root: Path, broker: MosquittoProcess, influx: InfluxProcess,
                        web_port: int) -> Path:
@@ -88,33 +106,22 @@ def enroll_fleet(hub_config: Path, root: Path, broker_port: int, count: int) -> 
     return bundles
 
 
-def start_services(root: Path, stack: contextlib.ExitStack, progress: Progress
-                   ) -> tuple[MosquittoProcess, InfluxProcess]:
-    progress.show("starting Mosquitto")
-    broker = MosquittoProcess(data_dir=root / "mosquitto", persistence=True,
-                              extra_config=BROKER_SETTINGS)
-    stack.callback(broker.close)
-    broker.start()
-    progress.show("starting InfluxDB")
-    influx = InfluxProcess(data_dir=root / "influxd")
-    stack.callback(influx.close)
-    influx.start()
-    return broker, influx
-
-
-def start_web(hub_cmd: list[str], logs: Path, preferred: int) -> tuple[Child, int]:
+def start_web(hub_cmd: list[str], logs: Path, preferred: int, children: list[Child],
+              stop: threading.Event) -> int:
     """Start ``dcor-hub web``; if another program takes the port first, try the next one."""
     port = pick_web_port(preferred)
+    log = logs / "web.log"
     for _attempt in range(3):
-        log = logs / "web.log"
         offset = log_size(log)
         web = spawn("web", [*hub_cmd, "web", "--port", str(port)], log)
+        children.append(web)
         try:
-            if wait_for(functools.partial(answers, port, "/healthz"), 30.0, [web]):
-                return web, port
+            if wait_for(functools.partial(answers, port, "/healthz"), 30.0, [web], stop):
+                return port
             raise RuntimeError(f"web did not answer on port {port}; see {log}")
         except RuntimeError:
             web.stop()
+            children.remove(web)
             if "in use" not in read_from(log, offset):
                 raise
             port = pick_web_port(port + 1)
@@ -122,16 +129,14 @@ def start_web(hub_cmd: list[str], logs: Path, preferred: int) -> tuple[Child, in
 
 
 def start_hub(hub_config: Path, logs: Path, web_port: int, children: list[Child],
-              progress: Progress) -> int:
+              progress: Progress, stop: threading.Event) -> int:
     """Ingest, then web; return the web port."""
     hub_cmd = [*command("dcor-hub", "hub.cli"), "--config", str(hub_config)]
     progress.show("starting hub ingest")
     children.append(spawn("ingest", [*hub_cmd, "ingest", "--worker-id", "demo-ingest"],
                           logs / "ingest.log"))
     progress.show("starting hub web")
-    web, port = start_web(hub_cmd, logs, web_port)
-    children.append(web)
-    return port
+    return start_web(hub_cmd, logs, web_port, children, stop)
 
 
 def start_agents(bundles: list[Path], logs: Path, children: list[Child]) -> None:
@@ -148,14 +153,14 @@ def online_count(web_port: int, device_ids: set[str]) -> int:
 
 
 def wait_online(web_port: int, device_ids: set[str], children: list[Child],
-                progress: Progress) -> int:
+                progress: Progress, stop: threading.Event) -> int:
     """Poll the fleet API until every agent is online (or the timeout); return how many are."""
     def all_online() -> bool:
         n = online_count(web_port, device_ids)
         progress.show(f"agents online {n}/{len(device_ids)}")
         return n == len(device_ids)
 
-    wait_for(all_online, ONLINE_TIMEOUT_S, children)
+    wait_for(all_online, ONLINE_TIMEOUT_S, children, stop)
     progress.done()
     return online_count(web_port, device_ids)
 
@@ -183,29 +188,31 @@ def run_demo(agents: int = 6, web_port: int = 8080, data_dir: str | None = None)
         return 2
     started = time.monotonic()
     progress = Progress()
-    previous = {s: signal.signal(s, _raise_stopped) for s in (signal.SIGINT, signal.SIGTERM)}
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in STOP_SIGNALS}
     children: list[Child] = []
     try:
         with demo_root(data_dir) as root, contextlib.ExitStack() as stack:
             logs = root / "logs"
             logs.mkdir(exist_ok=True)
-            broker, influx = start_services(root, stack, progress)
+            broker, influx = start_services(root, stack, progress, stop)
+            checkpoint(stop)
             progress.show(f"enrolling {agents} devices in Depok")
             hub_config = write_hub_settings(root, broker, influx, web_port)
             bundles = enroll_fleet(hub_config, root, broker.port, agents)
             # Unwinds first (registered last): children stop before InfluxDB and the broker.
             stack.callback(stop_children, children, progress)
-            port = start_hub(hub_config, logs, web_port, children, progress)
+            port = start_hub(hub_config, logs, web_port, children, progress, stop)
             start_agents(bundles, logs, children)
-            online = wait_online(port, {b.name for b in bundles}, children, progress)
+            online = wait_online(port, {b.name for b in bundles}, children, progress, stop)
             if online < len(bundles):
                 print(f"[demo] not every agent is online yet; see {logs}/agent-*.log",
                       file=sys.stderr)
             print(f"dcor-fleet demo ready in {time.monotonic() - started:.1f} s: fleet page "
                   f"http://127.0.0.1:{port}/ ({online}/{len(bundles)} agents online; data "
                   f"and logs in {root}; Ctrl-C stops)", flush=True)
-            return supervise(children)
-    except _Stopped:
+            return supervise(children, stop)
+    except Interrupted:
         return 0
     except Exception as exc:  # a start failure: everything is stopped by now; say why
         progress.done()
@@ -216,10 +223,10 @@ def run_demo(agents: int = 6, web_port: int = 8080, data_dir: str | None = None)
             signal.signal(sig, handler)
 
 
-def supervise(children: list[Child]) -> int:
-    """Wait for a signal; return 1 if the hub's ingest or web process dies."""
+def supervise(children: list[Child], stop: threading.Event) -> int:
+    """Wait for the stop event (0); return 1 early if the hub's ingest or web process dies."""
     warned: set[str] = set()
-    while True:
+    while not stop.wait(0.5):
         for child in children:
             if child.alive() or child.name in warned:
                 continue
@@ -228,7 +235,7 @@ def supervise(children: list[Child]) -> int:
             if child.name in ("ingest", "web"):
                 return 1
             warned.add(child.name)
-        time.sleep(0.5)
+    return 0
 
 
 def stop_children(children: list[Child], progress: Progress) -> None:

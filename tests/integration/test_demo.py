@@ -110,7 +110,7 @@ def test_demo_script_serves_the_fleet_and_stops_cleanly(tmp_path):
             ["bash", str(REPO / "scripts" / "demo.sh"), "--agents", "3", "--port", str(asked),
              "--data-dir", str(data_dir)],
             cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
-            start_new_session=True, env={**os.environ, "CI": "true"})
+            start_new_session=True)
     children: dict[int, str] = {}
     try:
         line = _read_ready_line(proc, 50)
