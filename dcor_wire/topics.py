@@ -21,6 +21,7 @@ HEALTH: Final = "health"
 DETECTIONS: Final = "detections"
 EVENTS: Final = "events"
 CONFIG_REPORTED: Final = "config/reported"
+REPLY: Final = "reply"  # MQTT 5 responses to cmd/<name> (the request's response topic)
 SNAPSHOT: Final = "snapshot"
 CLIP: Final = "clip"
 # Leaf topics the hub publishes (hub -> agent).
@@ -79,7 +80,7 @@ def cmd_topic(device_id: str, name: str) -> str:
 
 
 _FIXED_LEAVES: Final = frozenset(
-    {STATE, HEALTH, DETECTIONS, EVENTS, CONFIG_REPORTED, ACK, CONFIG_DESIRED}
+    {STATE, HEALTH, DETECTIONS, EVENTS, CONFIG_REPORTED, REPLY, ACK, CONFIG_DESIRED}
 )
 
 

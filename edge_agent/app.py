@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import msgspec
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from dcor_wire import payloads, topics
+from dcor_wire.media import MAX_CLIP_CHUNK_BYTES, ClipChunkMeta
 from edge_agent import __version__
+from edge_agent.commands import CommandError, Commands, require_int
 from edge_agent.config import AgentConfig
 from edge_agent.health import HealthCollector
 from edge_agent.outbox import Outbox, OutboxFull
@@ -24,7 +31,10 @@ log = logging.getLogger("dcor.agent")
 
 _KINDS: dict[str, type[msgspec.Struct]] = {
     topics.HEALTH: payloads.Health,
+    topics.DETECTIONS: payloads.Detections,
+    topics.EVENTS: payloads.Event,
 }
+CLIP_CHUNK_BYTES = min(MAX_CLIP_CHUNK_BYTES, 128 * 1024)
 
 
 def wall_ms() -> int:
@@ -32,7 +42,7 @@ def wall_ms() -> int:
 
 
 class Agent:
-    """One box: outbox + uplink + producers (health now; vision and config later)."""
+    """One box: outbox + uplink + producers (health, one vision pipeline per camera)."""
 
     def __init__(self, cfg: AgentConfig) -> None:
         self.cfg = cfg
@@ -40,10 +50,26 @@ class Agent:
         self.boot_ms = wall_ms()
         self.stop_event = threading.Event()
         self.outbox = Outbox(cfg.outbox.path, cfg.outbox.max_bytes)
-        self.uplink = Uplink(cfg, self.outbox, self._state_payload)
+        self.commands = Commands()
+        self.uplink = Uplink(cfg, self.outbox, self._state_payload,
+                             on_command=self._on_command)
         self.health = HealthCollector(cfg.health.disk_path)
         self._threads: list[threading.Thread] = []
         self.kinds: dict[str, type[msgspec.Struct]] = dict(_KINDS)
+        self.pipelines = self._build_pipelines()
+        self.commands.register("snapshot", self._cmd_snapshot)
+        self.commands.register("upload_clip", self._cmd_upload_clip)
+
+    def _build_pipelines(self) -> dict[str, Any]:
+        if not self.cfg.cameras:
+            return {}
+        # Imported here: a box without cameras never loads OpenCV, PyAV or LiteRT.
+        from edge_agent.vision.detector import LiteRTDetector
+        from edge_agent.vision.pipeline import CameraPipeline
+
+        detector = LiteRTDetector(self.cfg.detector) if self.cfg.detector else None
+        return {cam.id: CameraPipeline(cam, self, detector, data_dir=self.cfg.data_dir)
+                for cam in self.cfg.cameras}
 
     # --- TelemetrySink --------------------------------------------------------------------
 
@@ -60,13 +86,82 @@ class Agent:
                 raise ValueError(f"invalid {kind} payload: {exc}") from exc
             return payloads.encode(obj)
 
+        return self._put(topic, build, priority)
+
+    def put_snapshot(self, camera_id: str, jpeg: bytes, meta: dict[str, str]) -> int:
+        topic = topics.snapshot_topic(self.cfg.device_id, camera_id)
+        return self._put(topic, lambda _seq: jpeg, Priority.SNAPSHOT,
+                         props=lambda seq: {**meta, "v": "1", "seq": str(seq)})
+
+    def _put(self, topic: str, build: Any, priority: Priority, props: Any = None) -> int:
         try:
-            seq = self.outbox.put(topic, build, priority)
+            seq = self.outbox.put(topic, build, priority, props)
         except OutboxFull as exc:
             log.warning("%s", exc)
             return 0
         self.uplink.wake()
         return seq
+
+    # --- commands -------------------------------------------------------------------------
+
+    def _on_command(self, name: str, msg: mqtt.MQTTMessage) -> None:
+        reply = self.commands.handle(name, bytes(msg.payload))
+        response_topic = getattr(msg.properties, "ResponseTopic", None)
+        if not response_topic:
+            return
+        if response_topic != topics.device_topic(self.cfg.device_id, topics.REPLY):
+            log.warning("command %s asked for a reply on %s: refused", name, response_topic)
+            return
+        props = Properties(PacketTypes.PUBLISH)
+        correlation = getattr(msg.properties, "CorrelationData", None)
+        if correlation:
+            props.CorrelationData = correlation
+        self.uplink.publish_now(response_topic, json.dumps(reply).encode(), props)
+
+    def _pipeline(self, req: dict[str, Any]) -> Any:
+        camera = req.get("camera")
+        if camera not in self.pipelines:
+            raise CommandError(f"unknown camera {camera!r}; cameras: {sorted(self.pipelines)}")
+        return self.pipelines[camera]
+
+    def _cmd_snapshot(self, req: dict[str, Any]) -> dict[str, Any]:
+        return {"snapshot": self._pipeline(req).snapshot_now()}
+
+    def _cmd_upload_clip(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Cut [start_ts, end_ts] from the ring (no re-encoding) and queue it, in chunks, at
+        the lowest uplink class. Each chunk is an outbox row: the upload survives restarts
+        and resumes where it stopped."""
+        from edge_agent.vision.clips import cut_clip
+
+        pipeline = self._pipeline(req)
+        start = require_int(req, "start_ts")
+        end = require_int(req, "end_ts", start + 1, start + 600_000)
+        if pipeline.ring_dir is None:
+            raise CommandError(f"camera {pipeline.camera.id} does not record video")
+        clip_id = f"{pipeline.camera.id}-{start}-{end}"
+        out = self.cfg.data_dir / "clips" / f"{clip_id}.mp4"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cut_clip(pipeline.ring_dir, start, end, out)
+        size = out.stat().st_size
+        chunks = self._queue_clip(pipeline.camera.id, clip_id, out)
+        return {"clip": clip_id, "bytes": size, "chunks": chunks}
+
+    def _queue_clip(self, camera_id: str, clip_id: str, path: Path) -> int:
+        data = path.read_bytes()
+        topic = topics.clip_topic(self.cfg.device_id, camera_id)
+        ts = wall_ms()
+        n = 0
+        for offset in range(0, len(data), CLIP_CHUNK_BYTES):
+            piece = data[offset: offset + CLIP_CHUNK_BYTES]
+
+            def props(seq: int, offset: int = offset) -> dict[str, str]:
+                return ClipChunkMeta(ts=ts, seq=seq, clip=clip_id, offset=offset,
+                                     total=len(data)).to_props()
+
+            self._put(topic, lambda _seq, piece=piece: piece, Priority.CLIP, props)
+            n += 1
+        path.unlink(missing_ok=True)  # the outbox holds the bytes now
+        return n
 
     # --- producers ------------------------------------------------------------------------
 
@@ -88,13 +183,18 @@ class Agent:
             outbox_dropped=sum(dropped.values()),
             reconnects=self.uplink.stats.reconnects,
         )
+        if self.pipelines:
+            fields["cameras"] = {cid: p.health() for cid, p in self.pipelines.items()}
         return fields
 
     def _health_loop(self) -> None:
         interval = self.cfg.health.interval
         next_at = time.monotonic()
         while not self.stop_event.is_set():
-            self.put(topics.HEALTH, self.health_fields(), Priority.HEALTH)
+            try:
+                self.put(topics.HEALTH, self.health_fields(), Priority.HEALTH)
+            except ValueError:
+                log.exception("health sample refused by its own schema")
             next_at += interval
             # If we fell far behind (suspended box), skip missed ticks instead of bursting.
             next_at = max(next_at, time.monotonic())
@@ -104,16 +204,20 @@ class Agent:
 
     def start(self) -> None:
         self.uplink.start()
+        for p in self.pipelines.values():
+            p.start()
         t = threading.Thread(target=self._health_loop, name="dcor.health", daemon=True)
         t.start()
         self._threads.append(t)
-        log.info("agent %s started (boot %s, next seq %d)", self.cfg.device_id, self.boot_id,
-                 self.outbox.next_seq)
+        log.info("agent %s started (boot %s, next seq %d, cameras %s)", self.cfg.device_id,
+                 self.boot_id, self.outbox.next_seq, sorted(self.pipelines) or "none")
 
     def stop(self) -> None:
         self.stop_event.set()
         for t in reversed(self._threads):
             t.join(5)
+        for p in reversed(list(self.pipelines.values())):
+            p.stop()
         self.uplink.stop()
         self.outbox.close()
 

@@ -6,10 +6,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from dcor_wire.topics import TopicError, check_device_id
 from dcor_wire.units import ByteSize, Duration
+from edge_agent.vision.config import CameraConfig, DetectorConfig
 from edge_agent.yamlconf import ConfigFileError, load_with_positions, locate
 
 
@@ -55,6 +63,17 @@ class AgentConfig(_Model):
     health: HealthConfig = Field(default_factory=HealthConfig)  # type: ignore[arg-type]
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)  # type: ignore[arg-type]
     metrics_port: int = Field(0, ge=0, le=65535, title="Prometheus /metrics port; 0 = off")
+    data_dir: Path = Field(Path("/var/lib/dcor-agent"), title="Video ring and clips live here")
+    cameras: list[CameraConfig] = Field(default_factory=list, title="Cameras on this box")
+    detector: DetectorConfig | None = Field(None, title="On-device detector; none = no model")
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> AgentConfig:
+        ids = [c.id for c in self.cameras]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"camera ids must be unique: {', '.join(dupes)}")
+        return self
 
     @field_validator("device_id")
     @classmethod

@@ -73,8 +73,8 @@ class Outbox:
     # --- producing ------------------------------------------------------------------------
 
     def put(self, topic: str, build: Callable[[int], bytes], priority: Priority,
-            props: dict[str, str] | None = None) -> int:
-        """Assign the next ``seq``, build the payload with it, and store it durably.
+            props: Callable[[int], dict[str, str]] | None = None) -> int:
+        """Assign the next ``seq``, build the payload (and user properties) with it, store it.
 
         ``build`` may raise (invalid payload): then nothing is stored and no seq is consumed.
         Returns the seq, or raises OutboxFull when the row was dropped for lack of space.
@@ -82,8 +82,8 @@ class Outbox:
         with self._lock:
             seq = self._next_seq
             payload = build(seq)
-            size = len(payload) + len(topic) + _ROW_OVERHEAD
-            props_json = json.dumps(props) if props else None
+            props_json = json.dumps(props(seq)) if props else None
+            size = len(payload) + len(topic) + len(props_json or "") + _ROW_OVERHEAD
             cur = self._db.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:

@@ -113,6 +113,15 @@ class Uplink:
         if client is not None:
             client.disconnect()
 
+    def publish_now(self, topic: str, payload: bytes,
+                    properties: Properties | None = None) -> bool:
+        """Send outside the outbox (command replies): QoS 1, lost if the link is down."""
+        client = self._client
+        if client is None or not self._connected:
+            return False
+        info = client.publish(topic, payload, qos=1, properties=properties)
+        return info.rc == mqtt.MQTT_ERR_SUCCESS
+
     def wake(self) -> None:
         with self._wake:
             self._wake.notify_all()

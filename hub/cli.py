@@ -28,10 +28,15 @@ def build_influx(settings: HubSettings) -> Any:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from hub.ingest.mqttlink import worker_client_id
     from hub.ingest.service import IngestService
     from hub.registry.db import open_registry
 
     settings = _settings(args)
+    if args.worker_id:
+        # Several workers share one subscription, but each needs its own persistent session.
+        settings = settings.model_copy(update={
+            "mqtt_client_id": worker_client_id(settings.mqtt_client_id, args.worker_id)})
     registry = open_registry(settings.resolved_database_url())
     service = IngestService(settings, registry, build_influx(settings),
                             worker_id=args.worker_id)
@@ -57,6 +62,22 @@ def cmd_web(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from hub.registry.migrations import upgrade_head
+
+    settings = _settings(args)
+    url = settings.resolved_database_url()
+    upgrade_head(url)
+    print(f"dcor-hub migrate: {_safe_url(url)} is at the newest schema", flush=True)
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from hub.demo import run_demo
 
@@ -74,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     web = sub.add_parser("web", help="serve the room's views and the JSON API")
     web.add_argument("--port", type=int, default=None)
     web.set_defaults(func=cmd_web)
+    mig = sub.add_parser("migrate", help="bring the registry database to the newest schema")
+    mig.set_defaults(func=cmd_migrate)
     demo = sub.add_parser("demo", help="broker, InfluxDB, hub and a fleet of agents, locally")
     demo.add_argument("--agents", type=int, default=6)
     demo.add_argument("--port", type=int, default=8080, help="web port (next free if taken)")

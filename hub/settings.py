@@ -45,6 +45,9 @@ class HubSettings(BaseModel):
     batch_max_delay_s: float = Field(0.2, gt=0, le=10)
     stats_interval_s: float = Field(2.0, gt=0, le=300)
 
+    media_max_bytes: int = Field(2 * 1024**3, ge=1024**2, description="Media store cap")
+    media_max_age_s: float = Field(14 * 86400, gt=0, description="Media kept this long")
+
     web_host: str = Field("127.0.0.1")
     web_port: int = Field(8080, ge=0, le=65535)
     secret_key: SecretStr = Field(SecretStr(""), description="Flask session key; random if ''")

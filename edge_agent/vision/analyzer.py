@@ -20,7 +20,7 @@ from edge_agent.vision.config import CameraConfig, DetectorConfig, SnapshotClass
 from edge_agent.vision.counting import SceneCounter, SceneEvent
 from edge_agent.vision.detector import Detection
 from edge_agent.vision.flow import Average, Frame
-from edge_agent.vision.motion import InferenceScheduler, MotionGate
+from edge_agent.vision.motion import InferenceScheduler, MotionGate, small_grey
 from edge_agent.vision.snapshots import encode_snapshot, snapshot_meta
 from edge_agent.vision.tamper import FrameInspector
 from edge_agent.vision.tracker import Tracker
@@ -77,11 +77,12 @@ class FrameAnalyzer:
     def process(self, frame: Frame) -> None:
         self.last_frame = frame
         self.frames += 1
-        stats = self.inspector.inspect(frame.image)
+        grey = small_grey(frame.image, self.gate.width)  # shared by both cheap looks
+        stats = self.inspector.inspect(frame.image, grey)
         for change in self.health.frame(frame.mono, stats):
-            self.inspector.reset_scene(frame.image)  # the new view is the reference now
+            self.inspector.reset_scene(frame.image, grey)  # the new view is the reference
             self._health_event(change, frame.mono, frame.ts_ms)
-        moving = self.gate.moving(frame.image)
+        moving = self.gate.moving(frame.image, grey)
         self.motion_frames += moving
         if self.scheduler is not None and self.scheduler.due(frame.mono, moving):
             self._infer(frame)

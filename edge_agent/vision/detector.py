@@ -169,7 +169,7 @@ class LiteRTDetector:
             threshold = self.cfg.threshold_for(label)
             if score < threshold * WEAK_FACTOR:
                 continue
-            y1, x1, y2, x2 = (float(np.clip(v, 0.0, 1.0)) for v in boxes[i])
+            y1, x1, y2, x2 = (min(1.0, max(0.0, float(v))) for v in boxes[i])
             if x2 > x1 and y2 > y1:
                 det = Detection(label, score, (x1, y1, x2, y2))
                 (strong if score >= threshold else weak).append(det)

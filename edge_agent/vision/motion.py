@@ -14,6 +14,16 @@ from edge_agent.vision.config import MotionConfig
 from edge_agent.vision.flow import Image
 
 
+def small_grey(image: Image, width: int) -> np.ndarray:
+    """A grey copy ``width`` pixels wide. Bilinear, not area averaging: ten times cheaper
+    on a 768-pixel frame, and the blur that follows removes the aliasing it leaves."""
+    h, w = image.shape[:2]
+    width = min(width, w)
+    height = max(1, round(h * width / w))
+    small = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+    return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+
+
 class MotionGate:
     def __init__(self, cfg: MotionConfig) -> None:
         self._cfg = cfg
@@ -21,24 +31,27 @@ class MotionGate:
         self._mog2: cv2.BackgroundSubtractorMOG2 | None = None
         self.last_fraction = 0.0
 
-    def fraction(self, image: Image) -> float:
-        """Moving fraction of the frame (0..1); updates the background."""
-        h, w = image.shape[:2]
-        width = min(self._cfg.width, w)
-        height = max(1, round(h * width / w))
-        small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-        grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0)
+    @property
+    def width(self) -> int:
+        return self._cfg.width
+
+    def fraction(self, grey: np.ndarray) -> float:
+        """Moving fraction (0..1) of a ``small_grey`` frame; updates the background."""
+        blurred = cv2.GaussianBlur(grey, (5, 5), 0)
         if self._cfg.method == "mog2":
-            frac = self._mog2_fraction(grey)
+            frac = self._mog2_fraction(blurred)
         else:
-            frac = self._diff_fraction(grey)
+            frac = self._diff_fraction(blurred)
         self.last_fraction = frac
         return frac
 
-    def moving(self, image: Image) -> bool:
+    def moving(self, image: Image, grey: np.ndarray | None = None) -> bool:
+        """Whether ``image`` moves; pass its ``small_grey`` when it is already computed."""
         if not self._cfg.enabled:
             return True
-        return self.fraction(image) >= self._cfg.min_area
+        if grey is None:
+            grey = small_grey(image, self._cfg.width)
+        return self.fraction(grey) >= self._cfg.min_area
 
     def _diff_fraction(self, grey: np.ndarray) -> float:
         if self._background is None or self._background.shape != grey.shape:

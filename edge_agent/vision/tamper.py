@@ -36,15 +36,15 @@ class FrameInspector:
         self._digest: bytes | None = None
         self._reference: np.ndarray | None = None
 
-    def inspect(self, image: Image) -> FrameStats:
-        """Stats of ``image``. The reference learns only frames close to it, so a new view
-        stays "changed" until ``reset_scene`` accepts it."""
+    def inspect(self, image: Image, grey: np.ndarray | None = None) -> FrameStats:
+        """Stats of ``image`` (``grey``: a small grey copy of it, when already made). The
+        reference learns only frames close to it, so a new view stays "changed" until
+        ``reset_scene`` accepts it."""
         digest = hashlib.blake2b(np.ascontiguousarray(image[::7, ::7]).tobytes(),
                                  digest_size=16).digest()
         repeated = digest == self._digest
         self._digest = digest
-        thumb = cv2.cvtColor(cv2.resize(image, THUMB, interpolation=cv2.INTER_AREA),
-                             cv2.COLOR_BGR2GRAY).astype(np.float32)
+        thumb = _thumb(image, grey)
         if self._reference is None:
             self._reference = thumb.copy()
         changed = float(np.count_nonzero(np.abs(thumb - self._reference) > _SCENE_DELTA))
@@ -53,7 +53,11 @@ class FrameInspector:
             cv2.accumulateWeighted(thumb, self._reference, _REF_ALPHA)
         return FrameStats(float(thumb.std()), repeated, fraction)
 
-    def reset_scene(self, image: Image) -> None:
-        thumb = cv2.cvtColor(cv2.resize(image, THUMB, interpolation=cv2.INTER_AREA),
-                             cv2.COLOR_BGR2GRAY)
-        self._reference = thumb.astype(np.float32)
+    def reset_scene(self, image: Image, grey: np.ndarray | None = None) -> None:
+        self._reference = _thumb(image, grey)
+
+
+def _thumb(image: Image, grey: np.ndarray | None) -> np.ndarray:
+    if grey is None:
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return cv2.resize(grey, THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)

@@ -135,8 +135,10 @@ class Tracker:
                 if c.det.label != t.label:
                     continue
                 overlap = iou(predicted[t.id], c.det.box)
+                if overlap < self.iou_min:
+                    continue
                 sim = similarity(t.look, c.look)
-                if overlap >= self.iou_min and sim >= self.min_similarity:
+                if sim >= self.min_similarity:
                     pairs.append((-overlap * (0.5 + 0.5 * sim), t.id, j))
         return sorted(pairs)
 
@@ -151,8 +153,10 @@ class Tracker:
                     continue
                 dc = centre(c.det.box)
                 dist = ((pc[0] - dc[0]) ** 2 + (pc[1] - dc[1]) ** 2) ** 0.5 / size
+                if dist > self.max_distance:
+                    continue
                 sim = similarity(t.look, c.look)
-                if dist <= self.max_distance and sim >= self.min_similarity:
+                if sim >= self.min_similarity:
                     pairs.append((dist / (0.5 + 0.5 * sim), t.id, j))
         return sorted(pairs)
 

@@ -10,14 +10,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from dcor_wire import payloads
 from hub.ingest.validate import SiteTags
 from hub.registry.db import Registry
-from hub.registry.models import Device, IngestWorkerStats, Site
+from hub.registry.models import Device, IngestWorkerStats, MediaItem, Site
 
 REFRESH_S = 5.0
+
+
+@dataclass(frozen=True)
+class MediaRecord:
+    device_id: str
+    camera: str
+    kind: str
+    media_id: str
+    event_id: str
+    ts_ms: int
+    path: str
+    size: int
 
 
 @dataclass
@@ -84,6 +96,23 @@ class DeviceDirectory:
                     d.last_health_at = now
                 if up.last_seq > (d.last_seq or 0):
                     d.last_seq = up.last_seq
+
+    def record_media(self, records: list[MediaRecord]) -> None:
+        if not records:
+            return
+        now = datetime.now(UTC)
+        with self.registry.session() as s:
+            for r in records:
+                key = f"{r.device_id}:{r.kind}:{r.media_id}"
+                s.merge(MediaItem(id=key, device_id=r.device_id, camera=r.camera, kind=r.kind,
+                                  media_id=r.media_id, event_id=r.event_id, ts_ms=r.ts_ms,
+                                  path=r.path, size=r.size, complete=True, created_at=now))
+
+    def forget_media(self, paths: list[str]) -> None:
+        if not paths:
+            return
+        with self.registry.session() as s:
+            s.execute(delete(MediaItem).where(MediaItem.path.in_(paths)))
 
     def save_stats(self, worker_id: str, counters: dict[str, Any]) -> None:
         with self.registry.session() as s:

@@ -19,6 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from dcor_wire import topics
 from dcor_wire.backoff import Backoff
 from hub.settings import HubSettings
 
@@ -28,6 +29,32 @@ log = logging.getLogger("dcor.hub.mqtt")
 # Acks wait for the InfluxDB write, so this must cover a few batches.
 RECEIVE_MAXIMUM = 20_000
 SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+def worker_client_id(base: str, worker_id: str) -> str:
+    """The persistent-session client id of one ingest worker: ``<base>-<worker id>``.
+
+    Workers on one shared subscription must not share a client id: the broker would throw
+    one off whenever the other connects, and their queued messages would mix.
+    """
+    return f"{base}-{worker_id}" if worker_id else base
+
+
+def ingest_subscriptions(share_group: str | None) -> list[str]:
+    """What an ingest worker subscribes to.
+
+    With a share group, telemetry is split between the workers, but presence (``state``) is
+    not shared: it must be applied in the order the broker saw it, and a shared group may
+    hand two state messages of one device to different workers. Every worker takes every
+    state message, in order, and the registry ends on the newest; shared subscriptions also
+    get no retained messages on brokers that follow MQTT 5 to the letter (EMQX), so only a
+    plain subscription sees each device's last presence after a restart.
+    """
+    if not share_group:
+        return topics.hub_subscriptions(None)
+    state = f"{topics.ROOT}/+/{topics.STATE}"
+    shared = [f for f in topics.hub_subscriptions(share_group) if not f.endswith(state)]
+    return [state, *shared]
 
 
 class HubMqtt:

@@ -23,16 +23,20 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from dcor_wire import payloads, topics
+from dcor_wire.media import SnapshotMeta
 from hub.influx import InfluxClient, InfluxError
-from hub.ingest.devices import DeviceDirectory, DeviceUpdate
-from hub.ingest.mqttlink import HubMqtt
+from hub.ingest.devices import DeviceDirectory, DeviceUpdate, MediaRecord
+from hub.ingest.mqttlink import HubMqtt, ingest_subscriptions
 from hub.ingest.spool import Spool
 from hub.ingest.stats import IngestStats, LogLimiter
-from hub.ingest.validate import Accepted, Rejected, Validator
+from hub.ingest.validate import Accepted, Media, Rejected, Validator
+from hub.media.store import MediaStore
 from hub.registry.db import Registry
 from hub.settings import HubSettings
 
 log = logging.getLogger("dcor.hub.ingest")
+
+MEDIA_PRUNE_EVERY_S = 300.0
 
 
 @dataclass(slots=True)
@@ -53,6 +57,8 @@ class IngestService:
         self.devices = DeviceDirectory(registry)
         self.validator = Validator(self.devices.site_of)
         self.spool = Spool(settings.data_dir / "spool" / self.worker_id)
+        self.media = MediaStore(settings.data_dir / "media", settings.media_max_bytes,
+                                settings.media_max_age_s)
         self._log_limit = LogLimiter(60.0)
         self._pending: queue.Queue[Item] = queue.Queue()
         self._stop = threading.Event()
@@ -62,7 +68,7 @@ class IngestService:
         self._db_ready = False
         share = settings.mqtt_share_group or None
         client_id = settings.mqtt_client_id
-        self.mqtt = HubMqtt(settings, topics.hub_subscriptions(share), self._on_message,
+        self.mqtt = HubMqtt(settings, ingest_subscriptions(share), self._on_message,
                             client_id)
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -89,7 +95,11 @@ class IngestService:
 
     def _on_message(self, gen: int, msg: mqtt.MQTTMessage) -> None:
         self.stats.inc("received")
-        result = self.validator.check(msg.topic, bytes(msg.payload))
+        props = None
+        user = getattr(msg.properties, "UserProperty", None) if msg.properties else None
+        if user:
+            props = dict(user)
+        result = self.validator.check(msg.topic, bytes(msg.payload), props)
         self._pending.put(Item(gen, msg.mid, result))
 
     # --- writing --------------------------------------------------------------------------
@@ -124,8 +134,11 @@ class IngestService:
                     time.sleep(1.0)
 
     def _handle_batch(self, batch: list[Item]) -> None:
-        accepted = [i for i in batch if isinstance(i.result, Accepted)]
-        lines = [ln for i in accepted for ln in i.result.lines]  # type: ignore[union-attr]
+        accepted = [i.result for i in batch if isinstance(i.result, Accepted)]
+        media = [r for r in accepted if isinstance(r.payload, Media)]
+        if media:
+            self._save_media(media)
+        lines = [ln for r in accepted for ln in r.lines]
         if lines:
             self._store("\n".join(lines).encode())
         stored: dict[str, set[int]] = defaultdict(set)
@@ -156,6 +169,27 @@ class IngestService:
             self.devices.apply(dict(updates))
         except Exception:  # the registry is a view: its failure must not lose telemetry
             log.exception("registry update failed")
+
+    def _save_media(self, items: list[Accepted]) -> None:
+        """Files first (fsynced), then their index rows; both before any ack."""
+        records = []
+        for r in items:
+            m = r.payload
+            assert isinstance(m, Media)
+            if isinstance(m.meta, SnapshotMeta):
+                path = self.media.save_snapshot(r.device_id, m.camera, m.meta, m.data)
+                records.append(MediaRecord(r.device_id, m.camera, "snapshot", m.meta.id,
+                                           m.meta.event, m.meta.ts, self.media.relative(path),
+                                           len(m.data)))
+                self.stats.inc("snapshots")
+            else:
+                progress = self.media.save_clip_chunk(r.device_id, m.meta, m.data)
+                self.stats.inc("clip_chunks")
+                if progress.complete:
+                    records.append(MediaRecord(r.device_id, m.camera, "clip", m.meta.clip, "",
+                                               m.meta.ts, self.media.relative(progress.path),
+                                               progress.total))
+        self.devices.record_media(records)
 
     def _store(self, body: bytes) -> None:
         """InfluxDB, or the spool: returns only when the body is durable somewhere."""
@@ -240,8 +274,19 @@ class IngestService:
     # --- stats ----------------------------------------------------------------------------
 
     def _stats_loop(self) -> None:
+        last_prune = -MEDIA_PRUNE_EVERY_S
         while not self._stop.wait(self.settings.stats_interval_s):
             self._save_stats()
+            if time.monotonic() - last_prune >= MEDIA_PRUNE_EVERY_S:
+                last_prune = time.monotonic()
+                self._prune_media()
+
+    def _prune_media(self) -> None:
+        try:
+            removed = self.media.prune()
+            self.devices.forget_media([self.media.relative(p) for p in removed])
+        except Exception:
+            log.exception("media retention pass failed")
 
     def counters(self) -> dict[str, Any]:
         snap = self.stats.snapshot()

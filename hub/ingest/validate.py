@@ -13,7 +13,14 @@ from typing import Any
 import msgspec
 
 from dcor_wire import payloads, topics
-from hub.ingest.lineproto import line
+from dcor_wire.media import (
+    MAX_CLIP_CHUNK_BYTES,
+    MAX_SNAPSHOT_BYTES,
+    ClipChunkMeta,
+    MediaMetaError,
+    SnapshotMeta,
+)
+from hub.ingest import points
 
 # Reasons a message is refused; the stats endpoint counts by these names.
 BAD_TOPIC = "bad_topic"
@@ -38,7 +45,7 @@ class SiteTags:
 class Accepted:
     device_id: str
     kind: str
-    payload: msgspec.Struct
+    payload: msgspec.Struct | Media
     lines: list[str]
     seq: int | None  # None for presence (state), which is not acknowledged by seq
 
@@ -54,47 +61,80 @@ class Rejected:
 Result = Accepted | Rejected
 
 
+@dataclass(slots=True)
+class Media:
+    """A snapshot or clip chunk: the bytes go to the media store before the ack."""
+
+    camera: str
+    meta: SnapshotMeta | ClipChunkMeta
+    data: bytes
+
+
 @dataclass
 class Validator:
-    """Turns (topic, bytes) into points. ``site_of`` answers None for an unknown device."""
+    """Turns (topic, bytes, user properties) into points. ``site_of`` answers None for an
+    unknown device."""
 
     site_of: Callable[[str], SiteTags | None]
-    models: Mapping[str, type[msgspec.Struct]] = field(default_factory=lambda: {
-        topics.STATE: payloads.State,
-        topics.HEALTH: payloads.Health,
-    })
-    builders: Mapping[str, Callable[[str, SiteTags, Any], list[str]]] = field(
-        default_factory=lambda: {topics.STATE: state_lines, topics.HEALTH: health_lines})
+    json_kinds: Mapping[str, tuple[type[msgspec.Struct], Callable[[str, Any, Any], list[str]]]] \
+        = field(default_factory=lambda: dict(points.JSON_KINDS))
 
-    def check(self, topic: str, data: bytes) -> Result:
+    def check(self, topic: str, data: bytes, props: Mapping[str, str] | None = None) -> Result:
         try:
-            return self._check(topic, data)
+            return self._check(topic, data, props or {})
         except Exception as exc:  # a validator bug must refuse the message, not wedge it
             return Rejected(INTERNAL, f"{type(exc).__name__}: {exc}")
 
-    def _check(self, topic: str, data: bytes) -> Result:
+    def _check(self, topic: str, data: bytes, props: Mapping[str, str]) -> Result:
         try:
             parsed = topics.parse_topic(topic)
         except topics.TopicError as exc:
             return Rejected(BAD_TOPIC, str(exc))
         dev = parsed.device_id
+        if parsed.kind in (topics.SNAPSHOT, topics.CLIP):
+            return self._check_media(dev, parsed.kind, parsed.sub or "", data, props)
         if len(data) > payloads.MAX_JSON_BYTES:
             return Rejected(OVERSIZED, f"{len(data)} bytes > {payloads.MAX_JSON_BYTES}", dev)
         site = self.site_of(dev)
         if site is None:
             return Rejected(UNKNOWN_DEVICE, f"device {dev} is not enrolled", dev)
-        model = self.models.get(parsed.kind)
-        if model is None:
+        entry = self.json_kinds.get(parsed.kind)
+        if entry is None:
             return Rejected(UNSUPPORTED_KIND, f"no ingest for {parsed.kind}", dev)
+        model, build = entry
         try:
             obj = payloads.decode(model, data)
         except msgspec.ValidationError as exc:  # a subclass of DecodeError: test it first
             return _schema_rejection(dev, data, exc)
         except msgspec.DecodeError as exc:
             return Rejected(BAD_JSON, str(exc), dev)
-        lines = self.builders[parsed.kind](dev, site, obj)
+        lines = build(dev, site, obj)
         seq = None if parsed.kind == topics.STATE else int(obj.seq)  # type: ignore[attr-defined]
         return Accepted(dev, parsed.kind, obj, lines, seq)
+
+    def _check_media(self, dev: str, kind: str, camera: str, data: bytes,
+                     props: Mapping[str, str]) -> Result:
+        limit = MAX_SNAPSHOT_BYTES if kind == topics.SNAPSHOT else MAX_CLIP_CHUNK_BYTES
+        if len(data) > limit:
+            return Rejected(OVERSIZED, f"{len(data)} bytes > {limit}", dev)
+        site = self.site_of(dev)
+        if site is None:
+            return Rejected(UNKNOWN_DEVICE, f"device {dev} is not enrolled", dev)
+        try:
+            if kind == topics.SNAPSHOT:
+                snap = SnapshotMeta.from_props(props)
+                if not data.startswith(b"\xff\xd8"):
+                    return Rejected(SCHEMA, "snapshot body is not a JPEG", dev, snap.seq)
+                lines = points.snapshot_lines(dev, site, camera, snap, len(data))
+                return Accepted(dev, kind, Media(camera, snap, data), lines, snap.seq)
+            chunk = ClipChunkMeta.from_props(props)
+        except MediaMetaError as exc:
+            seq = props.get("seq", "")
+            return Rejected(SCHEMA, str(exc), dev, int(seq) if seq.isdigit() else None)
+        if chunk.offset + len(data) > chunk.total:
+            return Rejected(SCHEMA, "clip chunk runs past the clip's total size", dev, chunk.seq)
+        lines = points.clip_chunk_lines(dev, site, camera, chunk, len(data))
+        return Accepted(dev, kind, Media(camera, chunk, data), lines, chunk.seq)
 
 
 class _Probe(msgspec.Struct):
@@ -119,25 +159,3 @@ def _schema_rejection(dev: str, data: bytes, exc: Exception) -> Rejected:
     raw = body.seq
     seq = raw if isinstance(raw, int) and not isinstance(raw, bool) and 0 < raw < 2**53 else None
     return Rejected(SCHEMA, str(exc), dev, seq)
-
-
-def _tags(dev: str, site: SiteTags) -> dict[str, str]:
-    return {"device": dev, "kecamatan": site.kecamatan, "kelurahan": site.kelurahan}
-
-
-def health_lines(dev: str, site: SiteTags, h: payloads.Health) -> list[str]:
-    fields = {k: v for k, v in msgspec.structs.asdict(h).items()
-              if k not in ("v", "ts", "cameras") and v is not None}
-    out = [line("health", _tags(dev, site), fields, h.ts)]
-    for cam, ch in h.cameras.items():
-        cam_fields = {k: v for k, v in msgspec.structs.asdict(ch).items() if v is not None}
-        cam_fields["seq"] = h.seq
-        out.append(line("camera_health", {**_tags(dev, site), "camera": cam}, cam_fields, h.ts))
-    return [x for x in out if x is not None]
-
-
-def state_lines(dev: str, site: SiteTags, s: payloads.State) -> list[str]:
-    fields = {"online": s.online, "last_seq": s.seq, "boot_id": s.boot_id,
-              "agent_version": s.agent_version, "config_version": s.config_version}
-    result = line("presence", _tags(dev, site), fields, s.ts)
-    return [result] if result else []

@@ -63,3 +63,21 @@ class IngestWorkerStats(Base):
     worker_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     counters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MediaItem(Base):
+    """A snapshot or an (assembled) clip on the hub's disk."""
+
+    __tablename__ = "media"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)  # device:kind:media id
+    device_id: Mapped[str] = mapped_column(String(63), index=True)
+    camera: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))  # snapshot | clip
+    media_id: Mapped[str] = mapped_column(String(128))
+    event_id: Mapped[str] = mapped_column(String(128), default="", index=True)
+    ts_ms: Mapped[int] = mapped_column(Integer, index=True)
+    path: Mapped[str] = mapped_column(String(400))
+    size: Mapped[int] = mapped_column(Integer)
+    complete: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -16,6 +16,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from hub.influx import InfluxClient, InfluxConfig
+from hub.media.store import MediaStore
 from hub.registry.db import Registry, open_registry
 from hub.settings import HubSettings, load_settings
 from hub.web.deps import EXTENSION_KEY, WebDeps, deps
@@ -52,6 +53,17 @@ def _influx_from(settings: HubSettings) -> InfluxClient:
     ))
 
 
+def _media_from(settings: HubSettings) -> MediaStore | None:
+    """The store the ingest writes to (same folder and limits); the web app only reads it."""
+    try:
+        return MediaStore(settings.data_dir / "media", settings.media_max_bytes,
+                          settings.media_max_age_s)
+    except OSError as exc:
+        log.warning("media store %s unusable, snapshots will not be served: %s",
+                    settings.data_dir / "media", exc)
+        return None
+
+
 def _security_headers(response: Response) -> Response:
     for name, value in _SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
@@ -63,15 +75,17 @@ def create_app(
     *,
     registry: Registry | None = None,
     influx: InfluxClient | None = None,
+    media: MediaStore | None = None,
     test_config: dict[str, Any] | None = None,
 ) -> Flask:
     """Build the app. Registry and InfluxDB clients not given are built from ``settings``
     (loaded from ``DCOR_*`` / ``DCOR_HUB_CONFIG`` when None) and closed by ``close_app``.
+    The media store not given is built from ``settings`` when there are settings.
 
     ``test_config`` updates ``app.config``; its ``DCOR_NOW`` (a callable returning an aware
     UTC datetime) replaces the clock that device states are computed against.
     """
-    from hub.web import api, views
+    from hub.web import api, media as media_bp, views
     from hub.web.errors import init_errors
     from hub.web.i18n import init_i18n
 
@@ -94,7 +108,9 @@ def create_app(
         assert settings is not None
         influx = _influx_from(settings)
         owned.append(influx)
-    web_deps = WebDeps(registry=registry, influx=influx, owned=owned)
+    if media is None and settings is not None:
+        media = _media_from(settings)
+    web_deps = WebDeps(registry=registry, influx=influx, owned=owned, media=media)
     if callable(app.config.get("DCOR_NOW")):
         web_deps.now = app.config["DCOR_NOW"]
     app.extensions[EXTENSION_KEY] = web_deps
@@ -103,6 +119,7 @@ def create_app(
     init_errors(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(media_bp.bp)
     app.after_request(_security_headers)
     return app
 

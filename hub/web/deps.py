@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from flask import Flask, current_app
 
 from hub.influx import InfluxClient
+from hub.media.store import MediaStore
 from hub.registry.db import Registry
 
 EXTENSION_KEY = "dcor"
@@ -26,6 +27,9 @@ class WebDeps:
     now: Callable[[], datetime] = utc_now
     # Clients the factory built itself and ``close_app`` must close.
     owned: list[Registry | InfluxClient] = field(default_factory=list)
+    # Snapshots and clips on disk; None when the app was built without one (files then
+    # answer 503, the registry's media rows are still listed).
+    media: MediaStore | None = None
 
 
 def deps(app: Flask | None = None) -> WebDeps:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
+from urllib.parse import quote
 
 import msgspec
 from babel.numbers import format_decimal
@@ -34,6 +36,42 @@ BUCKETS: Final = ("online", "degraded", "offline", "unknown", "decommissioned")
 # Health figures the fleet table shows, in column order.
 HEALTH_COLUMNS: Final = ("cpu_pct", "mem_pct", "disk_pct", "temp_c", "outbox_depth",
                          "clock_synced")
+MEDIA_KINDS: Final = ("snapshot", "clip")
+# Where the media blueprint serves a file; views pass url_for instead (script root aware).
+MEDIA_URL_PREFIX: Final = "/api/v1/media/"
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+MediaUrl = Callable[[str], str]
+
+
+def default_media_url(item_id: str) -> str:
+    return MEDIA_URL_PREFIX + quote(item_id, safe="")
+
+
+@dataclass(frozen=True)
+class MediaRecord:
+    """One row of the media table. ``path`` (relative to the media root) never leaves the
+    hub: the API names a file by its row id only."""
+
+    id: str
+    device_id: str
+    camera: str
+    kind: str
+    media_id: str
+    event_id: str
+    ts_ms: int
+    path: str
+    size: int
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CameraRecord:
+    """A camera of a device that has media; its newest snapshot, if it has any."""
+
+    camera: str
+    latest_snapshot: MediaRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +96,7 @@ class DeviceRecord:
     boot_id: str = ""
     config_version: int = 0
     last_seq: int = 0
+    cameras: tuple[CameraRecord, ...] = ()
 
 
 def compute_state(rec: DeviceRecord, now: datetime) -> str:
@@ -92,7 +131,47 @@ def normalize_health(raw: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def device_json(rec: DeviceRecord, now: datetime) -> dict[str, Any]:
+def device_time(ts_ms: int) -> datetime | None:
+    """A device's millisecond timestamp as aware UTC; None when no datetime can hold it (the
+    wire allows up to 2**53 ms)."""
+    try:
+        return _EPOCH + timedelta(milliseconds=ts_ms)  # exact, unlike a float division
+    except OverflowError:
+        return None
+
+
+def media_json(m: MediaRecord, media_url: MediaUrl = default_media_url) -> dict[str, Any]:
+    """One media item as the listing returns it (``ts`` is the device's capture time)."""
+    return {
+        "id": m.id,
+        "device": m.device_id,
+        "camera": m.camera,
+        "kind": m.kind,
+        "media_id": m.media_id,
+        "event_id": m.event_id or None,
+        "ts": time_json(device_time(m.ts_ms)),
+        "received": time_json(m.created_at),
+        "size": m.size,
+        "url": media_url(m.id),
+    }
+
+
+def snapshot_json(m: MediaRecord | None, media_url: MediaUrl = default_media_url
+                  ) -> dict[str, Any] | None:
+    if m is None:
+        return None
+    return {"id": m.id, "url": media_url(m.id), "ts": time_json(device_time(m.ts_ms)),
+            "event_id": m.event_id or None}
+
+
+def cameras_json(cameras: tuple[CameraRecord, ...], media_url: MediaUrl = default_media_url
+                 ) -> list[dict[str, Any]]:
+    return [{"camera": c.camera, "latest_snapshot": snapshot_json(c.latest_snapshot, media_url)}
+            for c in cameras]
+
+
+def device_json(rec: DeviceRecord, now: datetime, *,
+                media_url: MediaUrl = default_media_url) -> dict[str, Any]:
     """One device as ``/api/v1/devices`` returns it."""
     return {
         "id": rec.id,
@@ -114,6 +193,7 @@ def device_json(rec: DeviceRecord, now: datetime) -> dict[str, Any]:
         "config_version": rec.config_version,
         "last_seq": rec.last_seq,
         "health": normalize_health(rec.last_health),
+        "cameras": cameras_json(rec.cameras, media_url),
     }
 
 
@@ -149,6 +229,15 @@ def format_health(health: dict[str, Any] | None, *, locale: str, yes: str, no: s
     return out
 
 
+@dataclass(frozen=True)
+class Thumb:
+    """One camera's cell of the thumbnail strip; ``url`` is None when it has no snapshot."""
+
+    camera: str
+    url: str | None = None
+    time_full: str = ""
+
+
 @dataclass
 class DeviceRow:
     """One table row: the API dict plus its display strings."""
@@ -157,29 +246,28 @@ class DeviceRow:
     last_seen_display: str
     last_seen_full: str
     health_display: dict[str, str]
+    thumbs: list[Thumb] = field(default_factory=list)
 
 
-@dataclass
-class KelurahanGroup:
-    name: str
-    rows: list[DeviceRow] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)
+def thumbs(cameras: tuple[CameraRecord, ...], media_url: MediaUrl = default_media_url
+           ) -> list[Thumb]:
+    out = []
+    for c in cameras:
+        s = c.latest_snapshot
+        out.append(Thumb(c.camera) if s is None else Thumb(
+            c.camera, media_url(s.id), display_wib(device_time(s.ts_ms)) or ABSENT))
+    return out
 
 
-@dataclass
-class KecamatanGroup:
-    name: str
-    kelurahan: list[KelurahanGroup] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)
-
-
-def device_row(rec: DeviceRecord, now: datetime, *, locale: str, yes: str, no: str
-               ) -> DeviceRow:
+def device_row(rec: DeviceRecord, now: datetime, *, locale: str, yes: str, no: str,
+               media_url: MediaUrl = default_media_url) -> DeviceRow:
+    data = device_json(rec, now, media_url=media_url)
     return DeviceRow(
-        data=device_json(rec, now),
+        data=data,
         last_seen_display=display_wib_short(rec.last_seen_at, now) or ABSENT,
         last_seen_full=display_wib(rec.last_seen_at) or "",
         health_display=format_health(rec.last_health, locale=locale, yes=yes, no=no),
+        thumbs=thumbs(rec.cameras, media_url),
     )
 
 

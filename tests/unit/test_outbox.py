@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,10 +50,8 @@ def open_outbox(path: Path) -> Iterator[Callable[..., Outbox]]:
 
     yield make
     for ob in opened:
-        try:
+        with contextlib.suppress(sqlite3.ProgrammingError):  # already closed by the test
             ob.close()
-        except sqlite3.ProgrammingError:
-            pass  # already closed by the test
 
 
 def put(ob: Outbox, prio: Priority, n: int = PAYLOAD) -> int:
@@ -110,12 +110,16 @@ def test_a_failing_build_consumes_no_seq_and_stores_nothing(
 def test_props_round_trip(open_outbox: Callable[..., Outbox]) -> None:
     ob = open_outbox()
     ob.put("dcor/v1/cam-001/snapshot/cam1", lambda s: b"\xff\xd8jpeg", Priority.SNAPSHOT,
-           props={"id": "snap-1", "camera": "cam1"})
+           props=lambda seq: {"id": "snap-1", "seq": str(seq)})
     put(ob, Priority.HEALTH)
     rows = {r.seq: r for r in ob.fetch(10, set())}
-    assert rows[1].props == {"id": "snap-1", "camera": "cam1"}
+    assert rows[1].props == {"id": "snap-1", "seq": "1"}
     assert rows[1].payload == b"\xff\xd8jpeg"
     assert rows[2].props is None
+    # Properties count against the cap like the payload does.
+    snap_size = (len(b"\xff\xd8jpeg") + len("dcor/v1/cam-001/snapshot/cam1")
+                 + len(json.dumps(rows[1].props)) + _ROW_OVERHEAD)
+    assert ob.size_bytes == snap_size + ROW
 
 
 # --- fetch order --------------------------------------------------------------------------
