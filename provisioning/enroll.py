@@ -88,6 +88,7 @@ def render_agent_config(req: EnrollRequest, profiles_dir: Path | None = None
         "device_id": req.device_id,
         "mqtt": {"host": req.broker_host, "port": req.broker_port},
         "outbox": {"path": str(req.agent_data_dir / "outbox.sqlite")},
+        "data_dir": str(req.agent_data_dir),
     }
     if req.hardware:
         device["hardware"] = req.hardware

@@ -36,6 +36,7 @@ from hub.demo.procs import (
 )
 from hub.localservices import InfluxProcess, MosquittoProcess
 from hub.settings import load_settings
+from hub.demo.cameras import camera_overrides
 from provisioning.enroll import AGENT_CONFIG_NAME, EnrollRequest, enroll, open_hub_registry
 from provisioning.registry_ops import SiteSpec
 
@@ -88,7 +89,7 @@ def enroll_fleet(hub_config: Path, root: Path, broker_port: int, count: int) -> 
     registry = open_hub_registry(load_settings(hub_config, env={}))
     bundles = []
     try:
-        for device_id, site in fleet_layout(count):
+        for index, (device_id, site) in enumerate(fleet_layout(count)):
             bundle = root / "devices" / device_id
             data = bundle / "data"
             data.mkdir(parents=True, exist_ok=True)
@@ -97,7 +98,8 @@ def enroll_fleet(hub_config: Path, root: Path, broker_port: int, count: int) -> 
                 broker_port=broker_port, agent_data_dir=data,
                 site=SiteSpec(id=site.id, kecamatan=site.kecamatan, kelurahan=site.kelurahan,
                               name=site.name, lat=site.lat, lon=site.lon),
-                overrides={"health": {"interval": HEALTH_INTERVAL, "disk_path": str(data)}},
+                overrides={"health": {"interval": HEALTH_INTERVAL, "disk_path": str(data)},
+                           **camera_overrides(index)},
             )
             enroll(registry, req, bundle, force=True)
             bundles.append(bundle)
