@@ -17,7 +17,17 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--log-level", default="INFO")
     val = sub.add_parser("validate", help="check a configuration file and print its errors")
     val.add_argument("config")
+    models = sub.add_parser("models", help="detection models")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    fetch = models_sub.add_parser(
+        "fetch", help="download the COCO SSD MobileNet v1 model and check its digests")
+    fetch.add_argument("--dir", default=None, help="target folder (default: where profiles "
+                       "expect it)")
+    fetch.add_argument("--url", default=None, help="mirror of the official archive")
     args = parser.parse_args(argv)
+
+    if args.command == "models":
+        return _models_fetch(args.dir, args.url)
 
     if args.command == "validate":
         try:
@@ -36,13 +46,34 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     from edge_agent.app import Agent, check_secret_files
+    from edge_agent.vision.errors import VisionError
 
     try:
         check_secret_files(cfg)
-    except (PermissionError, FileNotFoundError) as exc:
+        agent = Agent(cfg)
+    except (PermissionError, FileNotFoundError, VisionError) as exc:
         print(f"dcor-agent: {exc}", file=sys.stderr)
         return 2
-    return Agent(cfg).run_forever()
+    return agent.run_forever()
+
+
+def _models_fetch(target: str | None, url: str | None) -> int:
+    from edge_agent.vision import models_fetch as mf
+    from edge_agent.vision.errors import ModelFetchError
+
+    kwargs: dict[str, object] = {"progress": mf.TextProgress()}
+    if target:
+        kwargs["target_dir"] = target
+    if url:
+        kwargs["url"] = url
+    try:
+        paths = mf.fetch_model(**kwargs)  # type: ignore[arg-type]
+    except ModelFetchError as exc:
+        print(f"dcor-agent: {exc}", file=sys.stderr)
+        return 1
+    for name, path in sorted(paths.items()):
+        print(f"{name}: {path}")
+    return 0
 
 
 if __name__ == "__main__":
