@@ -61,9 +61,11 @@ def publish_lines(port: int, topic: str, lines: list[str]) -> None:
 
 
 @pytest.fixture
-def fleet(tmp_path: Path, mosquitto: MosquittoProcess, influxd: InfluxProcess,
+def fleet(tmp_path: Path, mosquitto_factory: Any, influxd: InfluxProcess,
           influx_db: str) -> Iterator[Fleet]:
-    f = Fleet(tmp_path / "fleet", mosquitto.port, influxd.url, influx_db)
+    # A broker of its own: retained state of other tests' devices would count as unknown.
+    broker: MosquittoProcess = mosquitto_factory()
+    f = Fleet(tmp_path / "fleet", broker.port, influxd.url, influx_db)
     try:
         yield f
     finally:
