@@ -1,9 +1,12 @@
 """InfluxDB line protocol, escaped by the rules of the v1 write API.
 
 measurement: escape ``,`` and space; tag keys/values and field keys: escape ``,``, ``=`` and
-space; string field values: double-quoted with ``"`` and ``\\`` escaped. Newlines cannot be
-escaped at all in 1.x, so they are replaced in tags and refused nowhere: strings get ``\\n``.
-Integers carry an ``i`` suffix, booleans are ``true``/``false``.
+space; string field values: double-quoted with ``"`` and ``\\`` escaped. Integers carry an
+``i`` suffix, booleans are ``true``/``false``.
+
+A backslash in a name is not escapable in 1.x (``\\\\`` is stored doubled, and a trailing one
+swallows the separator that follows), so in measurements and tags it becomes ``/``; newlines,
+which cannot be escaped at all outside string fields, become a space.
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ from collections.abc import Mapping
 
 
 def _escape_key(s: str) -> str:
-    return (s.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
-            .replace(" ", "\\ ").replace("\n", "\\n"))
+    return (s.replace("\\", "/").replace("\n", " ").replace(",", "\\,").replace("=", "\\=")
+            .replace(" ", "\\ "))
 
 
 def _escape_measurement(s: str) -> str:
-    return s.replace("\\", "\\\\").replace(",", "\\,").replace(" ", "\\ ").replace("\n", "\\n")
+    return s.replace("\\", "/").replace("\n", " ").replace(",", "\\,").replace(" ", "\\ ")
 
 
 def _field_value(v: object) -> str | None:
