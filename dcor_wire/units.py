@@ -42,7 +42,9 @@ def parse_size(value: Any) -> int:
         m = _SIZE_RE.match(value)
         if m:
             unit = m.group(2).lower() if m.group(2) else None
-            return int(float(m.group(1)) * _SIZE_UNITS[unit])
+            size = float(m.group(1)) * _SIZE_UNITS[unit]
+            if size.is_integer():
+                return int(size)
     raise ValueError(f"invalid size {value!r}: use e.g. '512KB', '50MB', '1GiB'")
 
 
