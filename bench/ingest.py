@@ -2,12 +2,13 @@
 
     python -m bench.ingest [--devices 200] [--messages 200000] [--workers 2]
 
-M devices' telemetry (health and detections, the real wire payloads) is pre-loaded into a
-real Mosquitto as a backlog for offline persistent sessions, so no publisher limits what is
-measured. Then, in turn:
-1. ``mosquitto_sub`` (QoS 1) drains its copy of the backlog: the broker's limit here;
-2. ``dcor-hub ingest`` workers (one shared subscription when several) drain theirs:
-   validation, line protocol, InfluxDB ``/write``, manual PUBACK, device acks, registry.
+M devices' telemetry (health and detections alternating: the real wire payloads, on each
+device's own topics) is published at QoS 1 through a real Mosquitto by pre-encoded raw
+publishers (``bench.rawpub``), so the publishing side is not what limits the run. The same
+stream is sent twice:
+1. to ``mosquitto_sub`` (QoS 1) alone: the rate it receives is the broker's limit here;
+2. to ``dcor-hub ingest`` workers (one shared subscription when several): validation, line
+   protocol, InfluxDB ``/write``, manual PUBACK only after the write, device acks, registry.
 Every message must then be a point in InfluxDB. One JSON line: ``messages``,
 ``broker_msgs_per_s``, ``hub_msgs_per_s``, ``ratio``, ``lost`` and the CPU spent.
 """
@@ -15,7 +16,7 @@ Every message must then be a point in InfluxDB. One JSON line: ``messages``,
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
+import select
 import subprocess
 import tempfile
 import threading
@@ -23,122 +24,120 @@ import time
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
-from bench import synth
+from bench import rawpub, synth
 from bench.common import ProcSampler, emit, machine, note
-from bench.hubkit import BROKER_BENCH_CONFIG, HubWorkers, enroll_bulk
+from bench.hubkit import HubWorkers, enroll_bulk
 from dcor_wire import topics
 from hub.localservices import InfluxProcess, MosquittoProcess, find_binary, wait_until
 
 SUB_FILTERS = (f"{topics.ROOT}/+/{topics.HEALTH}", f"{topics.ROOT}/+/{topics.DETECTIONS}")
+PROBE_TOPIC = topics.device_topic("bench-probe", topics.HEALTH)
 T0_MS = 1_767_225_600_000  # 2026-01-01 00:00 UTC: every run writes the same points
 
 
-def backlog_part(ids: list[str], per_device: int) -> list[tuple[str, bytes]]:
-    """The messages of ``ids``: per device, health and detections alternating, every 5 s."""
+def stream(ids: list[str], per_device: int) -> list[tuple[str, bytes]]:
+    """Every device's messages, interleaved as a fleet sends them: round by round, one
+    message per device per round, health and detections alternating, 5 s apart."""
+    boxes = [synth.SyntheticBox(dev) for dev in ids]
     out: list[tuple[str, bytes]] = []
-    for dev in ids:
-        box = synth.SyntheticBox(dev)
-        h_topic = topics.device_topic(dev, topics.HEALTH)
-        d_topic = topics.device_topic(dev, topics.DETECTIONS)
-        for seq in range(1, per_device + 1):
-            ts = T0_MS + seq * 5_000
+    for seq in range(1, per_device + 1):
+        ts = T0_MS + seq * 5_000
+        for box in boxes:
             if seq % 2:
-                out.append((h_topic, synth.health_payload(box, seq, ts)))
+                out.append((topics.device_topic(box.device_id, topics.HEALTH),
+                            synth.health_payload(box, seq, ts)))
             else:
-                out.append((d_topic, synth.detections_payload(box, seq, ts)))
+                out.append((topics.device_topic(box.device_id, topics.DETECTIONS),
+                            synth.detections_payload(box, seq, ts)))
     return out
 
 
-def publish_part(args: tuple[int, list[str], int]) -> int:
-    """One publisher connection (run in its own process): QoS 1, a wide window."""
-    port, ids, per_device = args
-    items = backlog_part(ids, per_device)
-    done = threading.Event()
-    acked = [0]
+class Publishers:
+    """``n`` raw connections, each carrying the messages of its share of the devices."""
 
-    def on_publish(*_a: Any) -> None:
-        acked[0] += 1
-        if acked[0] >= len(items):
-            done.set()
+    def __init__(self, port: int, messages: list[tuple[str, bytes]], n: int) -> None:
+        # A device's messages stay on one connection, so they keep their order.
+        parts: list[list[tuple[str, bytes]]] = [[] for _ in range(n)]
+        for topic, payload in messages:
+            parts[hash(topic.split("/")[2]) % n].append((topic, payload))
+        self._pubs = [rawpub.RawPublisher(port, f"bench-pub-{i}", rawpub.encode_all(part),
+                                          len(part)) for i, part in enumerate(parts) if part]
+        self.total = len(messages)
 
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    c.max_inflight_messages_set(2000)
-    c.max_queued_messages_set(0)
-    c.on_publish = on_publish
-    c.connect("127.0.0.1", port)
-    c.loop_start()
-    for topic, payload in items:
-        c.publish(topic, payload, qos=1)
-    if not done.wait(600):
-        raise RuntimeError(f"publisher: only {acked[0]} of {len(items)} PUBACKed")
-    c.disconnect()
-    c.loop_stop()
-    return len(items)
+    def run(self) -> float:
+        """Publish everything; returns the seconds until the last PUBACK."""
+        threads = [threading.Thread(target=p.run, name=f"bench.pub:{i}", daemon=True)
+                   for i, p in enumerate(self._pubs)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(900)
+        return max(p.seconds for p in self._pubs)
 
 
-def preload(port: int, ids: list[str], per_device: int, publishers: int) -> int:
-    parts = [ids[i::publishers] for i in range(publishers)]
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(publishers) as pool:
-        return sum(pool.map(publish_part, [(port, p, per_device) for p in parts if p]))
-
-
-def _sub_cmd(port: int, count: int | None) -> list[str]:
-    cmd = [find_binary("mosquitto_sub"), "-V", "5", "-p", str(port), "-q", "1", "-c",
-           "-x", "3600", "-i", "bench-mosquitto-sub", "-F", "%m"]
+def receive_with_mosquitto_sub(port: int, count: int, publish: Publishers) -> float:
+    """Seconds from the start of publishing until mosquitto_sub printed ``count`` messages."""
+    cmd = [find_binary("mosquitto_sub"), "-V", "5", "-p", str(port), "-q", "1", "-F", "%t"]
     for f in SUB_FILTERS:
         cmd += ["-t", f]
-    return [*cmd, "-C", str(count)] if count else [*cmd, "-E"]
-
-
-def drain_with_mosquitto_sub(port: int, count: int) -> float:
-    """Seconds from the first to the ``count``-th message mosquitto_sub prints."""
-    proc = subprocess.Popen(_sub_cmd(port, count), stdout=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
     assert proc.stdout is not None
-    seen = 0
-    t_first = t_last = 0.0
-    while seen < count:
-        chunk = proc.stdout.read1(1 << 16)
-        if not chunk:
-            break
-        if seen == 0:
-            t_first = time.monotonic()
-        seen += chunk.count(b"\n")
-        t_last = time.monotonic()
-    proc.wait(30)
+    out = proc.stdout
+    try:
+        # Ready when a probe published now comes back (polled, not slept for).
+        wait_until(lambda: _probe(port) and select.select([out], [], [], 0.2)[0]
+                   and out.read1(1 << 16), timeout=10, interval=0.0,
+                   message="mosquitto_sub subscribed")
+        seen = 0
+        pub = threading.Thread(target=publish.run, name="bench.publish", daemon=True)
+        t0 = time.monotonic()
+        pub.start()
+        while seen < count:
+            chunk = out.read1(1 << 16)
+            if not chunk:
+                break
+            seen += chunk.count(b"\n") - chunk.count(b"bench-probe")
+        elapsed = time.monotonic() - t0
+        pub.join(60)
+    finally:
+        proc.terminate()
+        proc.wait(10)
     if seen < count:
         raise RuntimeError(f"mosquitto_sub received {seen} of {count}")
-    return t_last - t_first
+    return elapsed
 
 
-def drain_with_hub(hub: HubWorkers, count: int, timeout: float) -> tuple[float, dict[str, Any]]:
-    """Start the workers on their queued sessions; seconds from the first received message
-    to the last stored one (from the counters each worker saves every 0.2 s)."""
-    hub.reset_stats()
+def _probe(port: int) -> bool:
+    rawpub.RawPublisher(port, "bench-probe", [rawpub.publish_packet(PROBE_TOPIC, b"{}", 1)],
+                        1).run(10)
+    return True
+
+
+def store_with_hub(hub: HubWorkers, count: int, publish: Publishers,
+                   timeout: float) -> tuple[float, dict[str, Any]]:
+    """Seconds from the start of publishing until the workers say all ``count`` are stored
+    (their counters are saved every 0.2 s), and the workers' CPU and memory."""
     hub.start()
+    hub.wait_subscribed()
     sampler = ProcSampler(hub.pids, interval_s=0.5).start()
-    t_first = 0.0
-    deadline = time.monotonic() + timeout
+    pub = threading.Thread(target=publish.run, name="bench.publish", daemon=True)
+    t0 = time.monotonic()
+    pub.start()
+    deadline = t0 + timeout
     while True:
         counters = hub.counters()
-        received = sum(int(c.get("received", 0)) for c in counters.values())
         done = sum(int(c.get("stored", 0)) + int(c.get("rejected", 0))
                    for c in counters.values())
         now = time.monotonic()
-        if received and not t_first:
-            t_first = now
         if done >= count:
             break
         if now > deadline:
             raise RuntimeError(f"hub stored {done} of {count} in {timeout}s:\n{hub.log_tail()}")
         time.sleep(0.05)
     usage = sampler.stop()
-    return now - t_first, {"hub_cpu_pct": usage.cpu_pct, "hub_rss_mb": usage.rss_mb_max,
-                           "rejected": sum(int(c.get("rejected", 0))
-                                           for c in counters.values())}
+    pub.join(60)
+    return now - t0, {"hub_cpu_pct": usage.cpu_pct, "hub_rss_mb": usage.rss_mb_max,
+                      "rejected": sum(int(c.get("rejected", 0)) for c in counters.values())}
 
 
 def count_points(influx: InfluxProcess, db: str) -> int:
@@ -154,31 +153,24 @@ def run(devices: int, messages: int, workers: int, publishers: int) -> dict[str,
     per_device = max(1, messages // devices)
     messages = per_device * devices
     ids = synth.device_ids(devices)
+    data = stream(ids, per_device)
     with tempfile.TemporaryDirectory(prefix="dcor-bench-ingest-") as tmp, \
-            MosquittoProcess(data_dir=Path(tmp) / "mosquitto",
-                             extra_config=BROKER_BENCH_CONFIG) as broker, \
+            MosquittoProcess(data_dir=Path(tmp) / "mosquitto") as broker, \
             InfluxProcess(data_dir=Path(tmp) / "influxd") as influx:
         influx.create_database("bench")
         hub = HubWorkers(Path(tmp) / "hub", broker.port, influx.url, "bench", n=workers)
         try:
             enroll_bulk(hub.registry, ids)
-            # Persistent sessions first, so the broker queues the backlog for each of them.
-            subprocess.run(_sub_cmd(broker.port, None), check=True, timeout=30)
-            hub.start()
-            hub.wait_subscribed()
-            hub.stop()
-            note(f"pre-loading {messages} messages of {devices} devices")
-            t = time.monotonic()
-            sent = preload(broker.port, ids, per_device, publishers)
-            note(f"pre-loaded {sent} in {time.monotonic() - t:.1f}s; mosquitto_sub drains")
-            broker_s = drain_with_mosquitto_sub(broker.port, messages)
-            note(f"mosquitto_sub: {messages / broker_s:.0f}/s; hub ({workers} workers) drains")
+            note(f"{messages} messages of {devices} devices -> mosquitto_sub")
+            broker_s = receive_with_mosquitto_sub(
+                broker.port, messages, Publishers(broker.port, data, publishers))
+            note(f"mosquitto_sub: {messages / broker_s:.0f}/s; -> hub ({workers} workers)")
             sampler = ProcSampler([broker.pid or 0, influx.pid or 0], interval_s=0.5).start()
-            hub_s, hub_figures = drain_with_hub(hub, messages, timeout=600)
+            hub_s, hub_figures = store_with_hub(
+                hub, messages, Publishers(broker.port, data, publishers), timeout=900)
             services = sampler.stop()
             note(f"hub: {messages / hub_s:.0f}/s; counting points")
             stored = wait_until(lambda: count_points(influx, "bench") or None, timeout=60)
-            hub.stop()
         finally:
             hub.close()
     broker_rate = messages / broker_s

@@ -131,3 +131,12 @@ def agent_subscriptions(device_id: str) -> list[str]:
 def agent_publish_filter(device_id: str) -> str:
     """Everything an agent may publish: its own subtree."""
     return f"{device_root(device_id)}/#"
+
+
+def agent_publish_topics(device_id: str) -> list[str]:
+    """The exact topics (and per-camera filters) an agent publishes on: what its broker role
+    allows. Narrower than ``agent_publish_filter``: a box cannot write its own ``ack`` or
+    ``config/desired``, which only the hub sends."""
+    root = device_root(device_id)
+    leaves = [*AGENT_JSON_KINDS, REPLY, f"{SNAPSHOT}/+", f"{CLIP}/+"]
+    return [f"{root}/{leaf}" for leaf in leaves]

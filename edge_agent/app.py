@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import paho.mqtt.client as mqtt
@@ -26,6 +26,9 @@ from edge_agent.health import HealthCollector
 from edge_agent.outbox import Outbox, OutboxFull
 from edge_agent.telemetry import Priority
 from edge_agent.uplink import Uplink
+
+if TYPE_CHECKING:
+    from edge_agent.metrics import MetricsServer
 
 log = logging.getLogger("dcor.agent")
 
@@ -55,6 +58,7 @@ class Agent:
                              on_command=self._on_command)
         self.health = HealthCollector(cfg.health.disk_path)
         self._threads: list[threading.Thread] = []
+        self.metrics: MetricsServer | None = None
         self.kinds: dict[str, type[msgspec.Struct]] = dict(_KINDS)
         self.pipelines = self._build_pipelines()
         self.commands.register("snapshot", self._cmd_snapshot)
@@ -203,6 +207,10 @@ class Agent:
     # --- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.cfg.metrics_port:
+            from edge_agent.metrics import start_metrics_server
+
+            self.metrics = start_metrics_server(self.outbox, self.uplink, self.cfg.metrics_port)
         self.uplink.start()
         for p in self.pipelines.values():
             p.start()
@@ -219,6 +227,8 @@ class Agent:
         for p in reversed(list(self.pipelines.values())):
             p.stop()
         self.uplink.stop()
+        if self.metrics is not None:
+            self.metrics.close()
         self.outbox.close()
 
     def run_forever(self) -> int:
@@ -237,9 +247,8 @@ class Agent:
 
 
 def check_secret_files(cfg: AgentConfig) -> None:
-    """Refuse to run with a credential file others can read."""
-    pf = cfg.mqtt.password_file
-    if pf is not None:
+    """Refuse to run with a credential or key file others can read (or that is missing)."""
+    for pf in cfg.secret_files():
         mode = os.stat(pf).st_mode
         if mode & 0o077:
             raise PermissionError(

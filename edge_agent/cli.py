@@ -46,12 +46,13 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     from edge_agent.app import Agent, check_secret_files
+    from edge_agent.mqtt_tls import TlsConfigError
     from edge_agent.vision.errors import VisionError
 
     try:
         check_secret_files(cfg)
         agent = Agent(cfg)
-    except (PermissionError, FileNotFoundError, VisionError) as exc:
+    except (PermissionError, FileNotFoundError, TlsConfigError, VisionError) as exc:
         print(f"dcor-agent: {exc}", file=sys.stderr)
         return 2
     return agent.run_forever()

@@ -25,8 +25,23 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class MqttTlsConfig(_Model):
+    ca_file: Path = Field(title="CA certificate that signed the broker's certificate",
+                          description="Relative paths are read from the config file's folder")
+    cert_file: Path | None = Field(None, title="Client certificate, if the broker asks for one")
+    key_file: Path | None = Field(
+        None, title="Client key", description="Must not be readable by group or others")
+
+    @model_validator(mode="after")
+    def _pair(self) -> MqttTlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("give both cert_file and key_file, or neither")
+        return self
+
+
 class MqttConfig(_Model):
-    host: str = Field("127.0.0.1", title="Broker host")
+    host: str = Field("127.0.0.1", title="Broker host",
+                      description="With TLS, the name the broker's certificate carries")
     port: int = Field(1883, ge=1, le=65535, title="Broker port")
     username: str = Field("", title="Broker user name (the enrolled device id by default)")
     password_file: Path | None = Field(
@@ -36,6 +51,17 @@ class MqttConfig(_Model):
     session_expiry: Duration = Field(3600.0, ge=0, title="MQTT 5 session expiry")
     reconnect_min: Duration = Field(0.5, gt=0, title="First reconnect delay (before jitter)")
     reconnect_max: Duration = Field(30.0, gt=0, title="Reconnect delay cap")
+    tls: MqttTlsConfig | None = Field(None, title="TLS to the broker (certificate and host "
+                                      "name always checked; never falls back to plaintext)")
+    require_tls: bool = Field(False, title="Refuse to run without TLS",
+                              description="Enrollment bundles set it")
+
+    @model_validator(mode="after")
+    def _tls_required(self) -> MqttConfig:
+        if self.require_tls and self.tls is None:
+            raise ValueError("require_tls is set but mqtt.tls is missing: the box must not "
+                             "talk to the broker in plaintext")
+        return self
 
 
 class HealthConfig(_Model):
@@ -66,6 +92,8 @@ class AgentConfig(_Model):
     data_dir: Path = Field(Path("/var/lib/dcor-agent"), title="Video ring and clips live here")
     cameras: list[CameraConfig] = Field(default_factory=list, title="Cameras on this box")
     detector: DetectorConfig | None = Field(None, title="On-device detector; none = no model")
+    hub_public_key_file: Path | None = Field(
+        None, title="The hub's Ed25519 public key", description="Verifies signed configuration")
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> AgentConfig:
@@ -82,6 +110,26 @@ class AgentConfig(_Model):
             return check_device_id(v)
         except TopicError as exc:
             raise ValueError(str(exc)) from exc
+
+    def with_base_dir(self, base: Path) -> AgentConfig:
+        """Credential and key paths made absolute against ``base`` (the config's folder), so
+        a bundle folder works wherever it is copied."""
+        def fix(p: Path | None) -> Path | None:
+            return p if p is None or p.is_absolute() else base / p
+
+        mqtt = self.mqtt.model_copy(update={"password_file": fix(self.mqtt.password_file)})
+        if self.mqtt.tls is not None:
+            t = self.mqtt.tls
+            mqtt.tls = t.model_copy(update={"ca_file": fix(t.ca_file),
+                                            "cert_file": fix(t.cert_file),
+                                            "key_file": fix(t.key_file)})
+        return self.model_copy(update={"mqtt": mqtt,
+                                       "hub_public_key_file": fix(self.hub_public_key_file)})
+
+    def secret_files(self) -> list[Path]:
+        """Files that must be readable by the agent's user only."""
+        return [p for p in (self.mqtt.password_file,
+                            self.mqtt.tls.key_file if self.mqtt.tls else None) if p is not None]
 
     def password(self) -> str:
         """The broker password, read from its file when one is configured."""
@@ -104,7 +152,7 @@ def load_config(path: str | os.PathLike[str]) -> AgentConfig:
         data, positions = load_with_positions(Path(path))
     except ConfigFileError as exc:
         raise ConfigError([str(exc)]) from exc
-    return validate_config(data, positions)
+    return validate_config(data, positions).with_base_dir(Path(path).resolve().parent)
 
 
 def validate_config(data: Any, positions: dict[Any, tuple[str, int]] | None = None) -> AgentConfig:

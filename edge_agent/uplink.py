@@ -27,7 +27,9 @@ from paho.mqtt.properties import Properties
 from dcor_wire import payloads, topics
 from dcor_wire.backoff import Backoff
 from edge_agent.config import AgentConfig
+from edge_agent.mqtt_tls import tls_context
 from edge_agent.outbox import Outbox, Row
+from edge_agent.pacing import LinkPacer
 
 log = logging.getLogger("dcor.agent.uplink")
 
@@ -52,6 +54,8 @@ class _Window:
     """Send bookkeeping for the current connection (reset on every new connection)."""
 
     by_mid: dict[int, int] = field(default_factory=dict)  # mid -> seq, waiting for PUBACK
+    sizes: dict[int, tuple[int, float]] = field(default_factory=dict)  # mid -> bytes, sent at
+    inflight_bytes: int = 0
     awaiting: dict[int, float] = field(default_factory=dict)  # seq -> mono time PUBACKed
     floors: dict[int, int] = field(default_factory=dict)  # class -> highest seq handed out
     early_pubacks: dict[int, Any] = field(default_factory=dict)  # mid -> reason
@@ -63,8 +67,12 @@ class Uplink:
                  state_payload: Callable[[bool], bytes],
                  on_command: Callable[[str, mqtt.MQTTMessage], None] | None = None,
                  on_config: Callable[[bytes], None] | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 client_id: str | None = None) -> None:
         self.cfg = cfg
+        self.client_id = client_id or cfg.device_id
+        # Built now: a bad CA file fails the start, and TLS can never be silently skipped.
+        self._tls = tls_context(cfg.mqtt.tls) if cfg.mqtt.tls is not None else None
         self.outbox = outbox
         self._state_payload = state_payload
         self._on_command = on_command
@@ -78,6 +86,7 @@ class Uplink:
         self._win = _Window()
         self._backoff = Backoff(cfg.mqtt.reconnect_min, cfg.mqtt.reconnect_max)
         self._tokens = 0.0
+        self._pacer = LinkPacer()  # outlives connections: it describes the link
         self._tokens_at = monotonic()
         self.stats = UplinkStats()
         self._threads: list[threading.Thread] = []
@@ -133,8 +142,10 @@ class Uplink:
     # --- connection -----------------------------------------------------------------------
 
     def _new_client(self) -> mqtt.Client:
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.cfg.device_id,
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
                         protocol=mqtt.MQTTv5)
+        if self._tls is not None:
+            c.tls_set_context(self._tls)
         c.max_inflight_messages_set(self.cfg.outbox.window)
         username = self.cfg.mqtt.username or (self.cfg.device_id if
                                               self.cfg.mqtt.password_file else "")
@@ -248,8 +259,16 @@ class Uplink:
                 # PUBACK raced ahead of the bookkeeping in _publish: it settles it there.
                 self._win.early_pubacks[mid] = reason
                 return
+            self._settle_size(mid)
             self._record_puback(seq, reason)
         self.wake()
+
+    def _settle_size(self, mid: int) -> None:
+        size = self._win.sizes.pop(mid, None)
+        if size is not None:
+            now = self._mono()
+            self._win.inflight_bytes -= size[0]
+            self._pacer.on_ack(size[0], now - size[1], now)
 
     def _record_puback(self, seq: int, reason: Any) -> None:
         now = self._mono()
@@ -297,16 +316,24 @@ class Uplink:
             room = self.cfg.outbox.window - len(self._win.by_mid)
             if room <= 0 or client is None:
                 return 0
+            # On a slow link, what is in flight is what a new alarm waits behind.
+            byte_room = self._pacer.budget(self._mono()) - self._win.inflight_bytes
+            if byte_room <= 0 and self._win.by_mid:
+                return 0
             skip = set(self._win.by_mid.values()) | set(self._win.awaiting)
             floors = dict(self._win.floors)
             connected_at = self._win.connected_at_ms
         rows = self.outbox.fetch(room, skip, floors)
         sent = 0
         for row in rows:
+            size = _wire_size(row)
+            if sent and size > byte_room:
+                break
             if row.created_ms < connected_at and not self._take_backlog_token():
                 break
             if not self._publish(client, row):
                 break
+            byte_room -= size
             sent += 1
         return sent
 
@@ -324,9 +351,13 @@ class Uplink:
             return False
         with self._lock:
             early = self._win.early_pubacks.pop(info.mid, None)
+            size = _wire_size(row)
             if early is None:
                 self._win.by_mid[info.mid] = row.seq
+                self._win.sizes[info.mid] = (size, self._mono())
+                self._win.inflight_bytes += size
             else:
+                self._pacer.on_ack(size, 0.0, self._mono())
                 self._record_puback(row.seq, early)
             floor = self._win.floors.get(row.priority, 0)
             self._win.floors[row.priority] = max(floor, row.seq)
@@ -342,3 +373,9 @@ class Uplink:
             self._tokens -= 1.0
             return True
         return False
+
+
+def _wire_size(row: Row) -> int:
+    """Roughly what the PUBLISH costs on the link (header, topic, payload, properties)."""
+    props = sum(len(k) + len(v) + 5 for k, v in row.props.items()) if row.props else 0
+    return len(row.payload) + len(row.topic) + props + 8

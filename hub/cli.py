@@ -1,4 +1,4 @@
-"""``dcor-hub``: the hub's processes (ingest, web) and the all-in-one demo."""
+"""``dcor-hub``: the hub's processes (ingest, alerts, web) and the all-in-one demo."""
 
 from __future__ import annotations
 
@@ -52,6 +52,22 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from hub.alerts.rules import RulesError
+    from hub.alerts.service import default_worker_id, run_alerts
+
+    settings = _settings(args)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        run_alerts(settings, args.worker_id or default_worker_id(), stop)
+    except RulesError as exc:
+        print(f"dcor-hub alerts: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_web(args: argparse.Namespace) -> int:
     from hub.web import run_web
 
@@ -92,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     ing = sub.add_parser("ingest", help="MQTT -> InfluxDB ingest worker")
     ing.add_argument("--worker-id", default=None, help="stable name for this worker")
     ing.set_defaults(func=cmd_ingest)
+    alr = sub.add_parser("alerts", help="evaluate alert rules and deliver notifications")
+    alr.add_argument("--worker-id", default=None, help="stable name (default host-pid)")
+    alr.set_defaults(func=cmd_alerts)
     web = sub.add_parser("web", help="serve the room's views and the JSON API")
     web.add_argument("--port", type=int, default=None)
     web.set_defaults(func=cmd_web)

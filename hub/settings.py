@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from hub.alerts.notify import WebhookConfig
 
 
 class SettingsError(RuntimeError):
@@ -30,6 +32,10 @@ class HubSettings(BaseModel):
     mqtt_port: int = Field(1883, ge=1, le=65535)
     mqtt_username: str = Field("", description="Broker user of the hub")
     mqtt_password: SecretStr = Field(SecretStr(""), description="Broker password")
+    mqtt_password_file: Path | None = Field(
+        None, description="File holding the broker password (wins over mqtt_password)")
+    mqtt_tls_ca_file: Path | None = Field(
+        None, description="Connect with TLS, trusting this CA; None: plaintext (loopback only)")
     mqtt_keepalive_s: int = Field(30, ge=5, le=3600)
     mqtt_client_id: str = Field("dcor-hub-ingest", description="Persistent-session client id")
     mqtt_share_group: str = Field("", description="Shared subscription group; '' = none")
@@ -48,9 +54,51 @@ class HubSettings(BaseModel):
     media_max_bytes: int = Field(2 * 1024**3, ge=1024**2, description="Media store cap")
     media_max_age_s: float = Field(14 * 86400, gt=0, description="Media kept this long")
 
+    alert_rules_path: Path | None = Field(
+        None, description="Alert rules YAML (reloaded on change); None: the packaged defaults")
+    alert_interval_s: float = Field(1.0, gt=0, le=60, description="Alert evaluation period")
+    alert_webhooks: list[WebhookConfig] = Field(
+        default_factory=list, description="Webhook receivers of alert notifications")
+    alert_mqtt: bool = Field(True, description="Publish notifications on dcor/v1/_hub/alerts/*")
+
+    security_dir: Path | None = Field(
+        None, description="What `dcor-provision init-hub` wrote; default <data_dir>/security")
+    broker_admin_username: str = Field(
+        "dcor-admin", description="Dynamic-security admin client (password in security_dir)")
+    device_broker_host: str = Field(
+        "", description="Broker host name the boxes use (in the broker's certificate)")
+    device_broker_port: int = Field(8883, ge=1, le=65535, description="Devices' TLS port")
+    web_cookie_secure: bool = Field(
+        True, description="Cookies over HTTPS only; false only for plain HTTP on loopback")
+    web_anonymous_viewer: bool = Field(
+        False, description="Visitors not logged in may read the fleet view (a wall screen)")
+    web_proxy_hops: int = Field(
+        0, ge=0, le=5, description="Trusted reverse proxies in front (X-Forwarded-For)")
+
     web_host: str = Field("127.0.0.1")
     web_port: int = Field(8080, ge=0, le=65535)
     secret_key: SecretStr = Field(SecretStr(""), description="Flask session key; random if ''")
+
+    @field_validator("alert_webhooks")
+    @classmethod
+    def _unique_webhooks(cls, hooks: list[WebhookConfig]) -> list[WebhookConfig]:
+        names = [h.name for h in hooks]
+        if len(set(names)) != len(names):
+            raise ValueError("webhook names must be unique (each is its own delivery channel)")
+        return hooks
+
+    def resolved_security_dir(self) -> Path:
+        return self.security_dir or self.data_dir / "security"
+
+    def mqtt_password_value(self) -> str:
+        """The hub's broker password: from ``mqtt_password_file`` when set."""
+        if self.mqtt_password_file is not None:
+            try:
+                return self.mqtt_password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise SettingsError(f"cannot read mqtt_password_file "
+                                    f"{self.mqtt_password_file}: {exc.strerror}") from exc
+        return self.mqtt_password.get_secret_value()
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'registry.sqlite').resolve()}"

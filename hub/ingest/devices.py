@@ -39,6 +39,7 @@ class DeviceUpdate:
     health: payloads.Health | None = None
     last_seq: int = 0
     seen: bool = False
+    clock_offset_s: float | None = None  # set when the hub quarantined its points
 
 
 @dataclass
@@ -94,6 +95,10 @@ class DeviceDirectory:
                 if up.health is not None:
                     d.last_health = _health_dict(up.health)
                     d.last_health_at = now
+                if up.clock_offset_s is not None:
+                    # A health flag, cleared by the next health the hub stores normally.
+                    d.last_health = {**(d.last_health or {}), "clock_suspect": True,
+                                     "clock_offset_s": round(up.clock_offset_s)}
                 if up.last_seq > (d.last_seq or 0):
                     d.last_seq = up.last_seq
 
@@ -113,6 +118,11 @@ class DeviceDirectory:
             return
         with self.registry.session() as s:
             s.execute(delete(MediaItem).where(MediaItem.path.in_(paths)))
+
+    def load_stats(self, worker_id: str) -> dict[str, Any]:
+        with self.registry.session() as s:
+            row = s.get(IngestWorkerStats, worker_id)
+            return dict(row.counters or {}) if row is not None else {}
 
     def save_stats(self, worker_id: str, counters: dict[str, Any]) -> None:
         with self.registry.session() as s:

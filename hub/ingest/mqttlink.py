@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -116,7 +117,11 @@ class HubMqtt:
         c.max_inflight_messages_set(1000)
         s = self.settings
         if s.mqtt_username:
-            c.username_pw_set(s.mqtt_username, s.mqtt_password.get_secret_value() or None)
+            c.username_pw_set(s.mqtt_username, s.mqtt_password_value() or None)
+        if s.mqtt_tls_ca_file is not None:
+            # Certificate and host name checked; a TLS failure never falls back to plaintext.
+            c.tls_set(ca_certs=str(s.mqtt_tls_ca_file), cert_reqs=ssl.CERT_REQUIRED,
+                      tls_version=ssl.PROTOCOL_TLS_CLIENT)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         gen = self._gen

@@ -23,8 +23,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from dcor_wire import payloads, topics
+from dcor_wire.backoff import Backoff
 from dcor_wire.media import SnapshotMeta
 from hub.influx import InfluxClient, InfluxError
+from hub.ingest.dedup import DuplicateCounter
 from hub.ingest.devices import DeviceDirectory, DeviceUpdate, MediaRecord
 from hub.ingest.mqttlink import HubMqtt, ingest_subscriptions
 from hub.ingest.spool import Spool
@@ -37,6 +39,10 @@ from hub.settings import HubSettings
 log = logging.getLogger("dcor.hub.ingest")
 
 MEDIA_PRUNE_EVERY_S = 300.0
+# After a failed InfluxDB write, batches go straight to the spool for at least this long,
+# growing (jittered, doubling) up to the cap while it keeps failing.
+INFLUX_RETRY_MIN_S = 1.0
+INFLUX_RETRY_MAX_S = 10.0
 
 
 @dataclass(slots=True)
@@ -64,6 +70,9 @@ class IngestService:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._influx_ok_after = 0.0  # monotonic: skip straight to the spool until then
+        self._influx_backoff = Backoff(INFLUX_RETRY_MIN_S, INFLUX_RETRY_MAX_S)
+        self._spooling = self.spool.depth() > 0  # batches of an earlier run wait there
+        self.dups = DuplicateCounter()
         self._ack_seq = 0
         self._db_ready = False
         share = settings.mqtt_share_group or None
@@ -75,6 +84,10 @@ class IngestService:
 
     def start(self) -> None:
         self.devices.refresh()
+        try:
+            self.stats.restore(self.devices.load_stats(self.worker_id))
+        except Exception:  # counters are a view: never refuse to start over them
+            log.exception("could not restore this worker's saved counters")
         self.mqtt.start()
         for name, target in (("dcor.ingest.writer", self._writer_loop),
                              ("dcor.ingest.replay", self._replay_loop),
@@ -153,6 +166,12 @@ class IngestService:
                 if r.seq is not None:
                     stored[r.device_id].add(r.seq)
                     up.last_seq = max(up.last_seq, r.seq)
+                    if self.dups.is_duplicate(r.device_id, r.seq):
+                        self.stats.inc("duplicates")
+                if r.quarantine:
+                    self.stats.quarantine(r.quarantine)
+                    device_ts = int(getattr(r.payload, "ts", 0))
+                    up.clock_offset_s = (device_ts - time.time() * 1000) / 1000.0
                 if isinstance(r.payload, payloads.State):
                     up.state = r.payload
                 elif isinstance(r.payload, payloads.Health) and (
@@ -192,22 +211,37 @@ class IngestService:
         self.devices.record_media(records)
 
     def _store(self, body: bytes) -> None:
-        """InfluxDB, or the spool: returns only when the body is durable somewhere."""
-        if time.monotonic() >= self._influx_ok_after:
+        """InfluxDB, or the spool: returns only when the body is durable somewhere.
+
+        While the spool holds batches, new ones join it (the replay loop drains it in order
+        and is the only one to probe InfluxDB), so a hanging server costs this thread one
+        timeout, not one per batch."""
+        if not self._spooling and time.monotonic() >= self._influx_ok_after:
             try:
                 self._ensure_db()
                 self.influx.write(body)
                 self.stats.inc("points_written", body.count(b"\n") + 1)
+                self._influx_backoff.reset()
                 return
             except InfluxError as exc:
                 if not exc.retryable:
                     self._write_bisect(body, exc)
                     return
-                self._influx_ok_after = time.monotonic() + 2.0
+                self._hold_influx(exc)
                 if self._log_limit.allow("influx-down"):
                     log.warning("InfluxDB write failed, spooling: %s", exc)
         self.spool.put(body)
+        self._spooling = True
         self.stats.inc("spooled_batches")
+
+    def _hold_influx(self, exc: InfluxError) -> None:
+        """Spool without trying InfluxDB for a while: what it asked for (Retry-After), else a
+        growing, jittered pause, so a hanging server does not stall every batch for a full
+        timeout. The replay loop keeps probing it."""
+        delay = self._influx_backoff.next_delay() + INFLUX_RETRY_MIN_S
+        if exc.retry_after_s is not None:
+            delay = min(6 * INFLUX_RETRY_MAX_S, max(exc.retry_after_s, 0.0))
+        self._influx_ok_after = time.monotonic() + delay
 
     def _write_bisect(self, body: bytes, exc: InfluxError) -> None:
         """A batch InfluxDB refuses as such (400, 413): split it to find the bad lines."""
@@ -256,13 +290,17 @@ class IngestService:
             while not self._stop.is_set():
                 head = self.spool.oldest()
                 if head is None:
+                    self._spooling = False
                     break
                 path, body = head
+                if time.monotonic() < self._influx_ok_after:
+                    break  # InfluxDB asked for a pause, or just failed a live batch
                 try:
                     self._ensure_db()
                     self.influx.write(body)
                 except InfluxError as exc:
                     if exc.retryable:
+                        self._hold_influx(exc)
                         break
                     self.spool.remove(path)
                     self._write_bisect(body, exc)
@@ -270,6 +308,7 @@ class IngestService:
                 self.spool.remove(path)
                 self.stats.inc("replayed_batches")
                 self._influx_ok_after = 0.0
+                self._influx_backoff.reset()
 
     # --- stats ----------------------------------------------------------------------------
 

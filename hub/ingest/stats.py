@@ -14,6 +14,7 @@ class IngestStats:
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
+        self.quarantined: Counter[str] = Counter()
         self.gauges: dict[str, float] = {}
 
     def inc(self, name: str, n: int = 1) -> None:
@@ -25,13 +26,33 @@ class IngestStats:
             self.rejected[reason] += 1
             self.counts["rejected"] += 1
 
+    def quarantine(self, reason: str) -> None:
+        with self._lock:
+            self.quarantined[reason] += 1
+            self.counts["quarantined"] += 1
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Continue the counters a previous run of this worker saved (gauges start afresh),
+        so totals never go backwards when a worker restarts."""
+        with self._lock:
+            for key, value in saved.items():
+                if isinstance(value, int) and not isinstance(value, bool) and key not in (
+                        "spool_depth", "pending"):
+                    self.counts[key] += value
+            for key, target in (("rejected_by_reason", self.rejected),
+                                ("quarantined_by_reason", self.quarantined)):
+                for reason, n in (saved.get(key) or {}).items():
+                    if isinstance(n, int):
+                        target[reason] += n
+
     def gauge(self, name: str, value: float) -> None:
         with self._lock:
             self.gauges[name] = value
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {**self.counts, **self.gauges, "rejected_by_reason": dict(self.rejected)}
+            return {**self.counts, **self.gauges, "rejected_by_reason": dict(self.rejected),
+                    "quarantined_by_reason": dict(self.quarantined)}
 
 
 class LogLimiter:

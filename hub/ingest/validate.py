@@ -6,6 +6,7 @@ that names another device is refused rather than trusted or silently rewritten.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from dcor_wire.media import (
     SnapshotMeta,
 )
 from hub.ingest import points
+from hub.ingest.clockwindow import ClockWindow, QuarantineStamps, quarantine_line
 
 # Reasons a message is refused; the stats endpoint counts by these names.
 BAD_TOPIC = "bad_topic"
@@ -48,6 +50,7 @@ class Accepted:
     payload: msgspec.Struct | Media
     lines: list[str]
     seq: int | None  # None for presence (state), which is not acknowledged by seq
+    quarantine: str = ""  # the clock-window reason when the lines went to quarantine
 
 
 @dataclass(slots=True)
@@ -78,6 +81,9 @@ class Validator:
     site_of: Callable[[str], SiteTags | None]
     json_kinds: Mapping[str, tuple[type[msgspec.Struct], Callable[[str, Any, Any], list[str]]]] \
         = field(default_factory=lambda: dict(points.JSON_KINDS))
+    clock_window: ClockWindow = field(default_factory=ClockWindow)
+    wall_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
+    _stamps: QuarantineStamps = field(default_factory=QuarantineStamps)
 
     def check(self, topic: str, data: bytes, props: Mapping[str, str] | None = None) -> Result:
         try:
@@ -108,9 +114,15 @@ class Validator:
             return _schema_rejection(dev, data, exc)
         except msgspec.DecodeError as exc:
             return Rejected(BAD_JSON, str(exc), dev)
-        lines = build(dev, site, obj)
         seq = None if parsed.kind == topics.STATE else int(obj.seq)  # type: ignore[attr-defined]
-        return Accepted(dev, parsed.kind, obj, lines, seq)
+        now_ms = self.wall_ms()
+        reason = self.clock_window.verdict(int(obj.ts), now_ms)  # type: ignore[attr-defined]
+        if reason:
+            tags = {"device": dev, "kecamatan": site.kecamatan, "kelurahan": site.kelurahan}
+            q = quarantine_line(tags, parsed.kind, reason, obj, data,
+                                self._stamps.stamp(dev, now_ms))
+            return Accepted(dev, parsed.kind, obj, [q] if q else [], seq, reason)
+        return Accepted(dev, parsed.kind, obj, build(dev, site, obj), seq)
 
     def _check_media(self, dev: str, kind: str, camera: str, data: bytes,
                      props: Mapping[str, str]) -> Result:

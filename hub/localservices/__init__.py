@@ -8,7 +8,7 @@ process and removes a data folder it created.
 """
 
 from hub.localservices.influxd import InfluxProcess
-from hub.localservices.mosquitto import MosquittoProcess, mqtt_connack
+from hub.localservices.mosquitto import MosquittoProcess, TlsListener, mqtt_connack
 from hub.localservices.process import (
     APT_HINT,
     LocalServiceError,
@@ -27,6 +27,7 @@ __all__ = [
     "MosquittoProcess",
     "ServiceNotInstalledError",
     "ServiceProcess",
+    "TlsListener",
     "ServiceStartError",
     "find_binary",
     "free_port",

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from hub.localservices.process import ServiceProcess, free_port
+from hub.localservices.process import (
+    APT_HINT,
+    ServiceNotInstalledError,
+    ServiceProcess,
+    free_port,
+)
 
 
 def mqtt_connack(port: int, timeout: float = 0.5, host: str = "127.0.0.1") -> bool:
@@ -29,8 +36,43 @@ def mqtt_connack(port: int, timeout: float = 0.5, host: str = "127.0.0.1") -> bo
     return len(reply) >= 2 and reply[0] == 0x20
 
 
+DYNSEC_PLUGIN_GLOB = "/usr/lib/*/mosquitto_dynamic_security.so"
+
+
+def find_dynsec_plugin() -> str:
+    """Path of Mosquitto's dynamic-security plugin (Debian's ``mosquitto`` package)."""
+    found = sorted(glob.glob(DYNSEC_PLUGIN_GLOB))
+    if not found:
+        raise ServiceNotInstalledError(
+            f"no dynamic-security plugin at {DYNSEC_PLUGIN_GLOB}; install: {APT_HINT}")
+    return found[0]
+
+
+def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class TlsListener:
+    """A second listener speaking TLS (the devices' one). ``cafile`` asks clients for a
+    certificate signed by it; without it clients authenticate by password only."""
+
+    certfile: Path
+    keyfile: Path
+    cafile: Path | None = None
+    port: int | None = None  # None: a free port is picked
+
+
 class MosquittoProcess(ServiceProcess):
-    """A ``mosquitto`` broker listening on ``127.0.0.1:<port>`` only."""
+    """A ``mosquitto`` broker listening on ``127.0.0.1:<port>`` only.
+
+    ``dynsec_file``: load the dynamic-security plugin with this JSON file (anonymous clients
+    are then refused on every listener). ``tls``: add a TLS listener on ``tls_port``.
+    """
 
     name = "mosquitto"
     binary_name = "mosquitto"
@@ -38,13 +80,18 @@ class MosquittoProcess(ServiceProcess):
     def __init__(self, port: int | None = None, *, data_dir: str | os.PathLike[str] | None = None,
                  allow_anonymous: bool = True, persistence: bool = False,
                  extra_config: Sequence[str] = (), binary: str | None = None,
-                 startup_timeout: float = 10.0, die_with_parent: bool = True) -> None:
+                 startup_timeout: float = 10.0, die_with_parent: bool = True,
+                 dynsec_file: str | os.PathLike[str] | None = None,
+                 tls: TlsListener | None = None) -> None:
         super().__init__(data_dir=data_dir, binary=binary, startup_timeout=startup_timeout,
                          die_with_parent=die_with_parent, fixed_port=port is not None)
         self.port = port if port is not None else free_port()
-        self.allow_anonymous = allow_anonymous
+        self.allow_anonymous = allow_anonymous and dynsec_file is None
         self.persistence = persistence
         self.extra_config = list(extra_config)
+        self.dynsec_file = Path(dynsec_file) if dynsec_file is not None else None
+        self.tls = tls
+        self.tls_port = (tls.port or free_port()) if tls is not None else 0
 
     @property
     def config_path(self) -> Path:
@@ -60,6 +107,16 @@ class MosquittoProcess(ServiceProcess):
             "log_type notice",
             "log_type information",
         ]
+        if self.dynsec_file is not None:
+            lines[1:1] = ["per_listener_settings false",
+                          f"plugin {find_dynsec_plugin()}",
+                          f"plugin_opt_config_file {self.dynsec_file}"]
+        if self.tls is not None:
+            lines += [f"listener {self.tls_port} 127.0.0.1",
+                      f"certfile {self.tls.certfile}", f"keyfile {self.tls.keyfile}",
+                      "tls_version tlsv1.2"]
+            if self.tls.cafile is not None:
+                lines += [f"cafile {self.tls.cafile}", "require_certificate true"]
         if os.geteuid() == 0:
             lines.append("user root")  # else it drops to `mosquitto`, who can't use our files
         if self.persistence:
@@ -68,12 +125,14 @@ class MosquittoProcess(ServiceProcess):
 
     def _pick_ports(self) -> None:
         self.port = free_port()
+        if self.tls is not None and self.tls.port is None:
+            self.tls_port = free_port()
 
     def _command(self, binary: str) -> list[str]:
         self.config_path.write_text(self.config_text())
         return [binary, "-c", str(self.config_path)]
 
     def _is_ready(self) -> bool:
-        return mqtt_connack(self.port)
+        return mqtt_connack(self.port) and (self.tls is None or port_open(self.tls_port))
 
 

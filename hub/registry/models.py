@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -69,6 +69,9 @@ class MediaItem(Base):
     """A snapshot or an (assembled) clip on the hub's disk."""
 
     __tablename__ = "media"
+    # The fleet page asks for the latest snapshot per (device, camera) on every refresh.
+    __table_args__ = (Index("ix_media_latest", "device_id", "camera", "kind", "complete",
+                            "ts_ms"),)
 
     id: Mapped[str] = mapped_column(String(200), primary_key=True)  # device:kind:media id
     device_id: Mapped[str] = mapped_column(String(63), index=True)

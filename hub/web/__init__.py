@@ -85,7 +85,9 @@ def create_app(
     ``test_config`` updates ``app.config``; its ``DCOR_NOW`` (a callable returning an aware
     UTC datetime) replaces the clock that device states are computed against.
     """
-    from hub.web import api, media as media_bp, views
+    from hub.web import alerts as alerts_bp
+    from hub.web import api, metrics, views
+    from hub.web import media as media_bp
     from hub.web.errors import init_errors
     from hub.web.i18n import init_i18n
 
@@ -120,6 +122,8 @@ def create_app(
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(media_bp.bp)
+    alerts_bp.init_app(app, settings)
+    app.register_blueprint(metrics.bp)
     app.after_request(_security_headers)
     return app
 

@@ -1,4 +1,5 @@
-"""JSON API ``/api/v1``: devices, one device with its last hour of health, ingest counters."""
+"""JSON API ``/api/v1``: devices (with each camera's newest snapshot), one device with its
+last hour of health, ingest counters. Media files and listings are in ``hub.web.media``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hub.web.data import health_last_hour, load_device, load_devices, load_worke
 from hub.web.deps import deps
 from hub.web.errors import json_error
 from hub.web.fleet import device_json
+from hub.web.media import media_url
 from hub.web.stats import stats_json
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,7 @@ def devices() -> Response:
     d = deps()
     now = d.now()
     records = sorted(load_devices(d.registry), key=lambda r: r.id)
-    return jsonify([device_json(r, now) for r in records])
+    return jsonify([device_json(r, now, media_url=media_url) for r in records])
 
 
 @bp.get("/devices/<device_id>")
@@ -38,7 +40,7 @@ def device(device_id: str) -> Response | tuple[Response, int]:
     rec = load_device(d.registry, device_id)
     if rec is None:
         return json_error(404, "unknown_device", f"no device {device_id!r} in the registry")
-    body: dict[str, Any] = device_json(rec, d.now())
+    body: dict[str, Any] = device_json(rec, d.now(), media_url=media_url)
     try:
         body["health_1h"] = health_last_hour(d.influx, device_id)
     except (InfluxError, ValueError) as exc:  # ValueError: a body that is not JSON

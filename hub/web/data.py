@@ -104,6 +104,11 @@ def load_device(registry: Registry, device_id: str) -> DeviceRecord | None:
         return replace(_record(d), cameras=_cameras(s, device_id).get(device_id, ()))
 
 
+def device_exists(registry: Registry, device_id: str) -> bool:
+    with registry.session() as s:
+        return s.scalars(select(Device.id).where(Device.id == device_id)).first() is not None
+
+
 def load_media(registry: Registry, item_id: str) -> MediaRecord | None:
     """A complete media item by its row id (``device:kind:media id``)."""
     with registry.session() as s:

@@ -46,7 +46,7 @@ MediaUrl = Callable[[str], str]
 
 
 def default_media_url(item_id: str) -> str:
-    return MEDIA_URL_PREFIX + quote(item_id, safe="")
+    return MEDIA_URL_PREFIX + quote(item_id, safe=":")  # as url_for writes it
 
 
 @dataclass(frozen=True)
@@ -251,12 +251,27 @@ class DeviceRow:
 
 def thumbs(cameras: tuple[CameraRecord, ...], media_url: MediaUrl = default_media_url
            ) -> list[Thumb]:
+    """The page's thumbnail strip of one device, one entry per camera with media."""
     out = []
     for c in cameras:
         s = c.latest_snapshot
         out.append(Thumb(c.camera) if s is None else Thumb(
             c.camera, media_url(s.id), display_wib(device_time(s.ts_ms)) or ABSENT))
     return out
+
+
+@dataclass
+class KelurahanGroup:
+    name: str
+    rows: list[DeviceRow] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class KecamatanGroup:
+    name: str
+    kelurahan: list[KelurahanGroup] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
 
 
 def device_row(rec: DeviceRecord, now: datetime, *, locale: str, yes: str, no: str,

@@ -12,6 +12,7 @@ from hub.web.data import load_devices, registry_ok
 from hub.web.deps import deps
 from hub.web.fleet import ABSENT, BUCKETS, device_row, group_rows, total_counts
 from hub.web.i18n import current_language
+from hub.web.media import media_url
 from hub.web.timefmt import display_wib
 
 bp = Blueprint("fleet", __name__)
@@ -19,6 +20,8 @@ bp = Blueprint("fleet", __name__)
 REFRESH_S = 5
 # The same msgids as the template's ngettext(), so one translation serves both.
 DEVICE_COUNT = ("%(num)d device", "%(num)d devices")
+# The same msgid as the template's thumbnail alt text; the script fills in the placeholders.
+SNAPSHOT_ALT = "Latest snapshot of camera %(camera)s on %(device)s, %(time)s"
 
 
 def state_labels() -> dict[str, str]:
@@ -56,6 +59,9 @@ def js_strings() -> dict[str, Any]:
         "deviceOne": t.ngettext(DEVICE_COUNT[0], DEVICE_COUNT[1], 1),
         "deviceMany": t.ngettext(DEVICE_COUNT[0], DEVICE_COUNT[1], 2),
         "dataAsOf": t.gettext("Data as of %(time)s"),
+        "snapshotAlt": t.gettext(SNAPSHOT_ALT),
+        "noSnapshot": _("No snapshot yet"),
+        "cameras": _("Cameras"),
         "refreshFailed": _("Refresh failed, retrying"),
     }
 
@@ -65,7 +71,7 @@ def fleet() -> str:
     d = deps()
     now = d.now()
     lang = current_language()
-    rows = [device_row(r, now, locale=lang, yes=_("yes"), no=_("no"))
+    rows = [device_row(r, now, locale=lang, yes=_("yes"), no=_("no"), media_url=media_url)
             for r in load_devices(d.registry)]
     groups = group_rows(rows)
     return render_template(

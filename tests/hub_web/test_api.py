@@ -15,7 +15,7 @@ from tests.hub_web.conftest import AddDevice
 DEVICE_KEYS = {
     "id", "site", "site_name", "kecamatan", "kelurahan", "hardware", "profile", "status",
     "state", "presence", "presence_at", "last_seen", "last_health_at", "health_interval_s",
-    "agent_version", "boot_id", "config_version", "last_seq", "health",
+    "agent_version", "boot_id", "config_version", "last_seq", "health", "cameras",
 }
 
 

@@ -98,18 +98,65 @@
     return Object.keys(map).sort(placeOrder).map(function (k) { return [k, map[k]]; });
   }
 
-  function row(d, today) {
+  // Thumbnails on the page before a redraw, by device and camera. The redraw moves these
+  // same <img> nodes into the new tables and sets src only when the snapshot changed, so
+  // an unchanged picture is neither fetched again nor repainted.
+  var oldThumbs = {};
+  function collectThumbs() {
+    oldThumbs = {};
+    root.querySelectorAll("tr[data-cameras-of] li.thumb img").forEach(function (img) {
+      var key = img.closest("tr").getAttribute("data-cameras-of") + "/" +
+        img.closest("li").getAttribute("data-camera");
+      oldThumbs[key] = img;
+    });
+  }
+
+  function thumbLink(deviceId, camera, snap) {
+    var alt = S.snapshotAlt.replace("%(camera)s", camera).replace("%(device)s", deviceId)
+      .replace("%(time)s", lastSeenFull(snap.ts) || S.absent);
+    var img = oldThumbs[deviceId + "/" + camera];
+    if (!img) {
+      // loading=lazy before src, or the browser may start the fetch at once.
+      img = el("img", { loading: "lazy", decoding: "async", width: "96", height: "54" });
+    }
+    if (img.getAttribute("src") !== snap.url) { img.setAttribute("src", snap.url); }
+    img.setAttribute("alt", alt);
+    return el("a", { href: snap.url, title: alt }, [img]);
+  }
+
+  // The newest snapshot of each camera, on a line of its own under the device's figures.
+  function thumbsRow(d) {
+    var items = [];
+    d.cameras.forEach(function (c) {
+      var pic = c.latest_snapshot ? thumbLink(d.id, c.camera, c.latest_snapshot)
+        : el("span", { "class": "thumb-none", role: "img", "aria-label": S.noSnapshot,
+                       title: S.noSnapshot });
+      items.push(" ", el("li", { "class": "thumb", "data-camera": c.camera }, [
+        pic, el("span", { "class": "thumb-label" }, [c.camera])]));
+    });
+    return el("tr", { "class": "row-" + d.state + " thumbs-row", "data-cameras-of": d.id }, [
+      el("td", { colspan: String(S.columns.length - 1) }, [
+        el("ul", { "class": "thumbs", "aria-label": S.cameras }, items)])]);
+  }
+
+  // One device: its row, and its thumbnail row when it has cameras with media.
+  function rows(d, today) {
     var cells = healthCells(d.health);
     var seen = lastSeenFull(d.last_seen);
+    var hasThumbs = d.cameras && d.cameras.length > 0;
     var tds = cells.slice(0, 5).map(function (text) { return el("td", { "class": "num" }, [text]); });
-    return el("tr", { "class": "row-" + d.state, "data-device": d.id }, [
-      el("th", { scope: "row" }, [el("span", { "class": "dev-id" }, [d.id]), " ",
-        el("span", { "class": "dev-site", title: d.site_name || d.site },
-          [d.site_name || d.site])]),
+    var head = el("th", hasThumbs ? { scope: "row", rowspan: "2" } : { scope: "row" }, [
+      el("span", { "class": "dev-id" }, [d.id]), " ",
+      el("span", { "class": "dev-site", title: d.site_name || d.site },
+        [d.site_name || d.site])]);
+    var main = el("tr", { "class": "row-" + d.state + (hasThumbs ? " has-thumbs" : ""),
+                          "data-device": d.id }, [
+      head,
       el("td", {}, [badge(d.state)]),
       el("td", seen ? { "class": "time", title: seen } : { "class": "time" },
         [lastSeen(d.last_seen, today)])
     ].concat(tds, [el("td", {}, [cells[5]])]));
+    return hasThumbs ? [main, thumbsRow(d)] : [main];
   }
 
   function table(name, devices, today) {
@@ -123,13 +170,16 @@
           el("span", { "class": "place-kind" }, [S.subDistrict]), " " + (name || S.unknownPlace)]),
         " ", countList(tally(devices))])]),
       el("thead", {}, [head]),
-      el("tbody", {}, devices.map(function (d) { return row(d, today); }))])]);
+      el("tbody", {}, devices.reduce(function (trs, d) {
+        return trs.concat(rows(d, today));
+      }, []))])]);
   }
 
   function draw(devices, when) {
     var fresh = document.createDocumentFragment();
     var stamp = wibClock.format(when);  // "2024-05-01 14:03:22"
     var today = stamp.slice(0, 10);
+    collectThumbs();
     groupBy(devices, "kecamatan").forEach(function (kec, i) {
       var id = "kec-" + (i + 1);
       var section = el("section", { "class": "kecamatan", "aria-labelledby": id }, [

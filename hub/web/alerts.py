@@ -1,0 +1,388 @@
+"""The alert console: pages per desk, the alert JSON API, operator actions, the live stream.
+
+Pages: ``/alerts?desk=&severity=&kecamatan=&state=`` (``/alerts/rows`` is its table body,
+for the live refresh) and ``/alerts/<id>`` (facts, forms, history, snapshots and clips).
+API: ``GET /api/v1/alerts`` (same filters), ``GET /api/v1/alerts/<id>`` (with history, member
+alerts and media), ``GET /api/v1/alerts/stream`` (server-sent events; ``?desk=``, cursor
+``?after=`` or ``Last-Event-ID``), ``GET /api/v1/silences``.
+
+State-changing routes are the ``POST`` ones below, all in this blueprint and all marked with
+``@changes_state``: that one decorator is where a CSRF check and a role check go (issue 5).
+They take JSON (or a plain form, then answer with a redirect to ``next``); who acts is
+``by`` in the body until logins exist (``_actor``).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from werkzeug.routing import BuildError
+
+from hub.alerts import actions
+from hub.alerts.actions import AlertActionError
+from hub.alerts.durations import parse_duration
+from hub.alerts.model import AlertEvent, EngineState, Evaluation, Notification, Silence
+from hub.alerts.notify import notification_payload
+from hub.alerts.rulefile import RuleFile
+from hub.alerts.rules import RulesError, RuleSet
+from hub.alerts.store import AlertStore, active_silences
+from hub.settings import HubSettings
+from hub.web import alertlabels as labels
+from hub.web.alertdata import (
+    STATES,
+    FilterError,
+    alert_json,
+    detail_json,
+    kecamatan_names,
+    list_alerts,
+    load_alert,
+    load_detail,
+    parse_filter,
+    texts_of,
+)
+from hub.web.alertstream import NotificationFeed, parse_cursor, stream
+from hub.web.deps import deps
+from hub.web.errors import json_error
+from hub.web.timefmt import display_wib, time_json
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("alerts", __name__)
+EXTENSION_KEY = "dcor.alerts"
+MIN_SILENCE_S, MAX_SILENCE_S = 60.0, 30 * 86400.0
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class AlertsWeb:
+    rule_file: RuleFile
+    feed: NotificationFeed
+    heartbeat_s: float = 15.0
+    stream_max_age_s: float = 300.0
+
+    def rules(self) -> RuleSet:
+        return self.rule_file.current()
+
+
+def init_app(app: Flask, settings: HubSettings | None) -> None:
+    """Register the blueprint; rules from ``settings.alert_rules_path`` (or the test config's
+    ``DCOR_ALERT_RULES_PATH``), reloaded on change. Call after the registry is on the app."""
+    path = app.config.get("DCOR_ALERT_RULES_PATH") or (
+        settings.alert_rules_path if settings is not None else None)
+    try:
+        rule_file = RuleFile(path)
+    except RulesError as exc:
+        log.error("%s\nThe alert console uses the packaged default rules.", exc)
+        rule_file = RuleFile(None)
+    registry = deps(app).registry
+    registry.create_schema()  # the alert tables, when the registry was opened before import
+    app.extensions[EXTENSION_KEY] = AlertsWeb(
+        rule_file, NotificationFeed(registry),
+        heartbeat_s=float(app.config.get("DCOR_SSE_HEARTBEAT_S", 15.0)),
+        stream_max_age_s=float(app.config.get("DCOR_SSE_MAX_AGE_S", 300.0)))
+    app.register_blueprint(bp)
+
+
+def _web() -> AlertsWeb:
+    found: AlertsWeb = current_app.extensions[EXTENSION_KEY]
+    return found
+
+
+def changes_state(view: F) -> F:
+    """Marks a state-changing route: the place for CSRF and role checks (issue 5)."""
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _media_url(item_id: str) -> str | None:
+    try:
+        return url_for("media.media_file", item_id=item_id)
+    except BuildError:
+        return None  # the media routes are not mounted in this app
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+def _page_context() -> dict[str, Any]:
+    rules = _web().rules()
+    return {"rules": rules, "desk_names": {d.id: labels.desk_name(d) for d in rules.desks},
+            "status_labels": labels.status_labels(),
+            "severity_labels": labels.severity_labels(), "now": deps().now(),
+            "texts_of": functools.partial(texts_of, rules=rules), "display_wib": display_wib,
+            "ms_wib": _ms_wib}
+
+
+def _ms_wib(ms: int) -> str | None:
+    return display_wib(datetime.fromtimestamp(ms / 1000, UTC))
+
+
+@bp.get("/alerts")
+def console() -> str | tuple[str, int]:
+    ctx = _page_context()
+    try:
+        f = parse_filter(request.args, ctx["rules"].desk_by_id)
+    except FilterError as exc:
+        return render_template("alerts.html", error=str(exc), alerts=[], filter=None,
+                               **_console_extras(), **ctx), 400
+    return render_template("alerts.html", error=None, filter=f,
+                           alerts=list_alerts(deps().registry, f), **_console_extras(), **ctx)
+
+
+def _console_extras() -> dict[str, Any]:
+    return {"states": STATES, "state_labels": labels.state_filter_labels(),
+            "kecamatan": kecamatan_names(deps().registry), "js_strings": labels.js_strings()}
+
+
+@bp.get("/alerts/rows")
+def console_rows() -> str | tuple[str, int]:
+    ctx = _page_context()
+    try:
+        f = parse_filter(request.args, ctx["rules"].desk_by_id)
+    except FilterError as exc:
+        return str(exc), 400
+    return render_template("_alert_rows.html", alerts=list_alerts(deps().registry, f), **ctx)
+
+
+@bp.get("/alerts/<alert_id>")
+def alert_page(alert_id: str) -> str:
+    ctx = _page_context()
+    detail = load_detail(deps().registry, alert_id, ctx["now"])
+    if detail is None:
+        abort(404)
+    return render_template("alert_detail.html", d=detail, a=detail.alert,
+                           event_labels=labels.event_labels(),
+                           silence_choices=labels.silence_labels(), media_url=_media_url,
+                           js_strings=labels.js_strings(), **ctx)
+
+
+# --- JSON API --------------------------------------------------------------------------------
+
+@bp.get("/api/v1/alerts")
+def api_list() -> Response | tuple[Response, int]:
+    rules = _web().rules()
+    try:
+        f = parse_filter(request.args, rules.desk_by_id)
+    except FilterError as exc:
+        return json_error(400, "invalid_parameter", str(exc))
+    now = deps().now()
+    return jsonify({"filter": {**f.query_args(), "state": f.state, "limit": f.limit},
+                    "alerts": [alert_json(a, rules, now) for a in list_alerts(
+                        deps().registry, f)]})
+
+
+@bp.get("/api/v1/alerts/<alert_id>")
+def api_detail(alert_id: str) -> Response | tuple[Response, int]:
+    now = deps().now()
+    detail = load_detail(deps().registry, alert_id, now)
+    if detail is None:
+        return json_error(404, "unknown_alert", f"no alert {alert_id!r}")
+    return jsonify(detail_json(detail, _web().rules(), now, _media_url))
+
+
+@bp.get("/api/v1/alerts/stream")
+def api_stream() -> Response | tuple[Response, int]:
+    web = _web()
+    desk = request.args.get("desk") or None
+    if desk is not None and desk not in web.rules().desk_by_id:
+        return json_error(400, "invalid_parameter", f"unknown desk {desk!r}")
+    cursor = parse_cursor(request.headers.get("Last-Event-ID"))
+    if cursor is None:
+        cursor = parse_cursor(request.args.get("after"))
+    if cursor is None:
+        cursor = web.feed.newest()  # only what happens from now on
+
+    def render(n: Notification) -> dict[str, Any] | None:
+        if desk is not None and desk not in n.desks:
+            return None
+        return notification_payload(n, web.rules().by_id.get(n.rule_id))
+
+    body = stream(web.feed, cursor, render, heartbeat_s=web.heartbeat_s,
+                  max_age_s=web.stream_max_age_s)
+    response = Response(stream_with_context(body), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache, no-transform"
+    response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+    return response
+
+
+@bp.get("/api/v1/silences")
+def api_silences() -> Response:
+    with deps().registry.session() as s:
+        found = active_silences(s, deps().now())
+    return jsonify([_silence_json(x) for x in found])
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+class _BadRequest(ValueError):
+    pass
+
+
+def _body() -> dict[str, str]:
+    data: Any = request.get_json(silent=True) if request.is_json else request.form.to_dict()
+    if not isinstance(data, dict):
+        raise _BadRequest("the body must be a JSON object")
+    if not all(isinstance(v, str | dict) for v in data.values()):
+        raise _BadRequest("every value must be a string")
+    return data
+
+
+def _text(body: dict[str, Any], key: str, required: bool = False, limit: int = 2000) -> str:
+    value = body.get(key, "")
+    value = value.strip() if isinstance(value, str) else ""
+    if required and not value:
+        raise _BadRequest(f"give {key!r}")
+    if len(value) > limit:
+        raise _BadRequest(f"{key!r} is at most {limit} characters")
+    return value
+
+
+def _actor(body: dict[str, Any]) -> str:
+    """Who acts. Until logins exist (issue 5) the operator types their name."""
+    return _text(body, "by", required=True, limit=100)
+
+
+def _done(payload: dict[str, Any]) -> Response:
+    if request.is_json:
+        return jsonify(payload)
+    target = request.form.get("next", "")
+    if not target.startswith("/") or target.startswith("//"):
+        target = url_for("alerts.console")
+    return redirect(target, code=303)  # type: ignore[return-value]
+
+
+def _act(alert_id: str, make: Callable[[dict[str, Any], str, datetime],
+                                       Callable[[EngineState], Evaluation]]
+         ) -> Response | tuple[Response, int]:
+    if load_alert(deps().registry, alert_id) is None:
+        return json_error(404, "unknown_alert", f"no alert {alert_id!r}")
+    try:
+        body = _body()
+        who = _actor(body)
+        now = deps().now()
+        AlertStore(deps().registry, "web").act(make(body, who, now), now)
+    except _BadRequest as exc:
+        return json_error(400, "invalid_body", str(exc))
+    except AlertActionError as exc:
+        return json_error(409, "not_possible", str(exc))
+    return _done({"ok": True, "id": alert_id})
+
+
+@bp.post("/api/v1/alerts/<alert_id>/acknowledge")
+@changes_state
+def api_acknowledge(alert_id: str) -> Response | tuple[Response, int]:
+    return _act(alert_id, lambda b, who, now: functools.partial(
+        actions.acknowledge, alert_id=alert_id, who=who, note=_text(b, "note"), now=now))
+
+
+@bp.post("/api/v1/alerts/<alert_id>/assign")
+@changes_state
+def api_assign(alert_id: str) -> Response | tuple[Response, int]:
+    return _act(alert_id, lambda b, who, now: functools.partial(
+        actions.assign, alert_id=alert_id, who=who,
+        assignee=_text(b, "assignee", required=True, limit=100), now=now))
+
+
+@bp.post("/api/v1/alerts/<alert_id>/note")
+@changes_state
+def api_note(alert_id: str) -> Response | tuple[Response, int]:
+    return _act(alert_id, lambda b, who, now: functools.partial(
+        actions.add_note, alert_id=alert_id, who=who, note=_text(b, "note", required=True),
+        now=now))
+
+
+@bp.post("/api/v1/alerts/<alert_id>/resolve")
+@changes_state
+def api_resolve(alert_id: str) -> Response | tuple[Response, int]:
+    rules = _web().rules()
+    return _act(alert_id, lambda b, who, now: functools.partial(
+        actions.resolve_alert, rules, alert_id=alert_id, who=who, note=_text(b, "note"),
+        now=now))
+
+
+@bp.post("/api/v1/alerts/<alert_id>/silence")
+@changes_state
+def api_silence_alert(alert_id: str) -> Response | tuple[Response, int]:
+    """Silence this alert's subject and rule for ``duration`` (e.g. ``4h``)."""
+    alert = load_alert(deps().registry, alert_id)
+    if alert is None:
+        return json_error(404, "unknown_alert", f"no alert {alert_id!r}")
+    matchers = {"subject": alert.subject.key, "rule": alert.rule_id}
+    return _silence(matchers, alert_id)
+
+
+@bp.post("/api/v1/silences")
+@changes_state
+def api_add_silence() -> Response | tuple[Response, int]:
+    """``matchers``: label -> glob, e.g. ``{"kelurahan": "Beji Timur", "area": "camera"}``."""
+    try:
+        matchers = _body().get("matchers")
+        if not isinstance(matchers, dict) or not matchers or not all(
+                isinstance(k, str) and isinstance(v, str) and k and v
+                for k, v in matchers.items()):
+            raise _BadRequest("matchers must be a non-empty object of label: glob strings")
+    except _BadRequest as exc:
+        return json_error(400, "invalid_body", str(exc))
+    return _silence(matchers, None)
+
+
+def _silence(matchers: dict[str, str], alert_id: str | None) -> Response | tuple[Response, int]:
+    try:
+        body = _body()
+        who, reason = _actor(body), _text(body, "reason", required=True, limit=500)
+        try:
+            seconds = parse_duration(_text(body, "duration", required=True, limit=20))
+        except ValueError as exc:
+            raise _BadRequest(str(exc)) from exc
+        if not MIN_SILENCE_S <= seconds <= MAX_SILENCE_S:
+            raise _BadRequest("a silence lasts from 1 minute to 30 days")
+    except _BadRequest as exc:
+        return json_error(400, "invalid_body", str(exc))
+    now = deps().now()
+    silence = Silence(secrets.token_hex(8), tuple(sorted(matchers.items())), reason, who, now,
+                      now + timedelta(seconds=seconds))
+    store = AlertStore(deps().registry, "web")
+    store.add_silence(silence)
+    if alert_id is not None:
+        event = AlertEvent(f"{alert_id}:silenced:{silence.id}", alert_id, "silenced", now, who,
+                           f"{reason} ({display_wib(silence.ends_at)})")
+        store.save(Evaluation(EngineState(), events=(event,)), now)
+    return _done({"ok": True, "silence": _silence_json(silence)})
+
+
+@bp.post("/api/v1/silences/<silence_id>/expire")
+@changes_state
+def api_expire_silence(silence_id: str) -> Response | tuple[Response, int]:
+    try:
+        _actor(_body())
+    except _BadRequest as exc:
+        return json_error(400, "invalid_body", str(exc))
+    AlertStore(deps().registry, "web").expire_silence(silence_id[:64], deps().now())
+    return _done({"ok": True, "id": silence_id})
+
+
+def _silence_json(s: Silence) -> dict[str, Any]:
+    return {"id": s.id, "matchers": dict(s.matchers), "reason": s.reason,
+            "created_by": s.created_by, "starts_at": time_json(s.starts_at),
+            "ends_at": time_json(s.ends_at)}

@@ -1,0 +1,76 @@
+"""Who may call what (pure): permissions per role and the permission of every endpoint.
+
+Every endpoint must be classified, here or with ``@requires`` on its view; one that is not
+is treated as admin-only (fail closed), and ``tests/security/test_route_matrix.py`` fails
+until it is classified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Final, TypeVar
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+class Perm(StrEnum):
+    PUBLIC = "public"  # no login: the login page, static files, the supervisor's health check
+    VIEW = "view"  # fleet page and read API
+    VIEW_MEDIA = "view_media"  # snapshots and clips (audited)
+    ACCOUNT = "account"  # one's own account page, logout, one's own tokens
+    ALERT_ACT = "alert_act"  # acknowledge / assign / resolve alerts (operators: own desk)
+    ENROLL = "enroll"  # enroll and replace boxes
+    CHECK = "check"  # report an on-site check
+    REVOKE = "revoke"  # revoke a box
+    CONFIG_PUSH = "config_push"  # push configuration and models
+    ADMIN = "admin"  # users, the audit log
+
+
+ROLES: Final = ("operator", "technician", "admin")
+# "viewer" is the anonymous wall screen, only when the hub allows it.
+ROLE_PERMS: Final[dict[str, frozenset[Perm]]] = {
+    "": frozenset(),
+    "viewer": frozenset({Perm.VIEW, Perm.VIEW_MEDIA}),
+    "operator": frozenset({Perm.VIEW, Perm.VIEW_MEDIA, Perm.ACCOUNT, Perm.ALERT_ACT}),
+    "technician": frozenset({Perm.VIEW, Perm.VIEW_MEDIA, Perm.ACCOUNT, Perm.ENROLL,
+                             Perm.CHECK}),
+    "admin": frozenset(Perm) - {Perm.PUBLIC},
+}
+
+# Endpoints of blueprints this module does not own, by name.
+ENDPOINTS: Final[dict[str, Perm]] = {
+    "static": Perm.PUBLIC,
+    "fleet.healthz": Perm.PUBLIC,
+    "fleet.fleet": Perm.VIEW,
+    "api.devices": Perm.VIEW,
+    "api.device": Perm.VIEW,
+    "api.ingest_stats": Perm.VIEW,
+    "media.media_file": Perm.VIEW_MEDIA,
+    "media.device_media": Perm.VIEW_MEDIA,
+}
+
+ATTR: Final = "_dcor_permission"
+
+
+def requires(perm: Perm) -> Callable[[F], F]:
+    """Declare a view's permission next to it."""
+    def mark(view: F) -> F:
+        setattr(view, ATTR, perm)
+        return view
+
+    return mark
+
+
+def permission_of(endpoint: str | None, view: object | None) -> Perm | None:
+    """The declared permission; None when the endpoint is not classified."""
+    declared = getattr(view, ATTR, None)
+    if isinstance(declared, Perm):
+        return declared
+    return ENDPOINTS.get(endpoint or "")
+
+
+def allowed(role: str, perm: Perm | None) -> bool:
+    if perm is None:
+        return role == "admin"  # fail closed
+    return perm is Perm.PUBLIC or perm in ROLE_PERMS.get(role, frozenset())
