@@ -164,15 +164,31 @@ def snapshot_json(m: MediaRecord | None, media_url: MediaUrl = default_media_url
             "event_id": m.event_id or None}
 
 
-def cameras_json(cameras: tuple[CameraRecord, ...], media_url: MediaUrl = default_media_url
-                 ) -> list[dict[str, Any]]:
-    return [{"camera": c.camera, "latest_snapshot": snapshot_json(c.latest_snapshot, media_url)}
-            for c in cameras]
+def camera_states(health: dict[str, Any] | None, device_state: str) -> dict[str, str]:
+    """Each camera's own state as its box last reported it (``streaming`` is the wire
+    default, so it is absent from the payload); ``unknown`` while the box itself is not
+    online, since then nobody is watching the camera."""
+    cams = (health or {}).get("cameras") or {}
+    if device_state != "online":
+        return {cam: "unknown" for cam in cams}
+    return {cam: (info or {}).get("state", "streaming") for cam, info in cams.items()}
+
+
+def cameras_json(cameras: tuple[CameraRecord, ...], media_url: MediaUrl = default_media_url,
+                 states: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Cameras with media or a reported state, each with its state and latest snapshot."""
+    states = states or {}
+    by_id = {c.camera: c for c in cameras}
+    return [{"camera": cam, "state": states.get(cam, "unknown"),
+             "latest_snapshot": snapshot_json(by_id[cam].latest_snapshot, media_url)
+             if cam in by_id else None}
+            for cam in sorted(set(by_id) | set(states))]
 
 
 def device_json(rec: DeviceRecord, now: datetime, *,
                 media_url: MediaUrl = default_media_url) -> dict[str, Any]:
     """One device as ``/api/v1/devices`` returns it."""
+    state = compute_state(rec, now)
     return {
         "id": rec.id,
         "site": rec.site_id,
@@ -182,7 +198,7 @@ def device_json(rec: DeviceRecord, now: datetime, *,
         "hardware": rec.hardware,
         "profile": rec.profile,
         "status": rec.status,
-        "state": compute_state(rec, now),
+        "state": state,
         "presence": rec.presence,
         "presence_at": time_json(rec.presence_at),
         "last_seen": time_json(rec.last_seen_at),
@@ -193,7 +209,8 @@ def device_json(rec: DeviceRecord, now: datetime, *,
         "config_version": rec.config_version,
         "last_seq": rec.last_seq,
         "health": normalize_health(rec.last_health),
-        "cameras": cameras_json(rec.cameras, media_url),
+        "cameras": cameras_json(rec.cameras, media_url,
+                                camera_states(rec.last_health, state)),
     }
 
 

@@ -188,3 +188,12 @@ def test_row_shows_dash_for_never_seen() -> None:
     row = device_row(rec(), NOW, locale="en", yes="yes", no="no")
     assert row.last_seen_display == ABSENT
     assert row.data["state"] == "unknown"
+
+
+def test_camera_states_default_streaming_and_unknown_when_box_not_online() -> None:
+    from hub.web.fleet import camera_states
+
+    health = {"cameras": {"jalan": {"fps": 9.9}, "trotoar": {"state": "frozen"}}}
+    assert camera_states(health, "online") == {"jalan": "streaming", "trotoar": "frozen"}
+    assert camera_states(health, "offline") == {"jalan": "unknown", "trotoar": "unknown"}
+    assert camera_states(None, "online") == {}
