@@ -6,10 +6,11 @@ each agent's rate instead of psutil samples. Every put that the outbox took is a
 ledger as ``device boot seq class`` (``seq`` R when the full outbox refused the new row), with
 one ``write(2)`` per line, so the ledger survives a SIGKILL of this process.
 
-Signals: SIGUSR1 stops producing (the agents keep draining their outboxes), SIGTERM stops the
-agents cleanly and exits.
+Producing stops when the spec's ``stop_file`` exists (the agents keep draining their
+outboxes; a file, not a signal, so a host that is still starting cannot miss or die of it);
+SIGTERM stops the agents cleanly and exits.
 
-Spec: ``{"ledger": path, "agents": [{"config": {AgentConfig}, "rate": 10.0,
+Spec: ``{"ledger": path, "stop_file": path, "agents": [{"config": {AgentConfig}, "rate": 10.0,
 "alarm_every_s": 0, "clock_offset_ms": 0, "low_class": "detections"}]}``.
 """
 
@@ -43,11 +44,15 @@ class Producer:
     next_at: float = 0.0
     next_alarm_at: float = 0.0
     count: int = 0
+    last_ts: int = 0
 
 
 def reading(p: Producer, alarm: bool) -> dict[str, Any]:
     p.count += 1
-    return {"ts": int(time.time() * 1000) + p.clock_offset_ms, "uptime_s": float(p.count),
+    # Strictly increasing: two readings of one device in one millisecond would be one
+    # InfluxDB point (same measurement, tags and time), and the oracle would call it lost.
+    p.last_ts = max(int(time.time() * 1000) + p.clock_offset_ms, p.last_ts + 1)
+    return {"ts": p.last_ts, "uptime_s": float(p.count),
             "cpu_pct": round(random.uniform(5, 60), 1), "temp_c": 50.0 if not alarm else 90.0}
 
 
@@ -70,12 +75,15 @@ def put(p: Producer, ledger: Ledger, alarm: bool) -> None:
     ledger.add(p.agent.cfg.device_id, p.agent.boot_id, seq if seq else "R", int(cls))
 
 
-def produce(producers: list[Producer], ledger: Ledger, stop: threading.Event) -> None:
+def produce(producers: list[Producer], ledger: Ledger, stop: threading.Event,
+            stop_file: Path | None) -> None:
     now = time.monotonic()
     for p in producers:  # spread the fleet over the first second, not in lock step
         p.next_at = now + random.random() / max(p.rate, 0.1)
         p.next_alarm_at = now + p.alarm_every_s * random.random() if p.alarm_every_s else 1e18
     while not stop.is_set():
+        if stop_file is not None and stop_file.exists():
+            return
         now = time.monotonic()
         soonest = now + 0.5
         for p in producers:
@@ -104,7 +112,7 @@ def main(argv: list[str]) -> int:
                                   Priority[str(a.get("low_class", "detections")).upper()]))
     stop_producing = threading.Event()
     stop_all = threading.Event()
-    signal.signal(signal.SIGUSR1, lambda *_: stop_producing.set())
+    stop_file = Path(spec["stop_file"]) if spec.get("stop_file") else None
 
     def on_term(*_: Any) -> None:
         stop_producing.set()
@@ -113,7 +121,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, on_term)
     for p in producers:
         p.agent.start()
-    worker = threading.Thread(target=produce, args=(producers, ledger, stop_producing),
+    worker = threading.Thread(target=produce,
+                              args=(producers, ledger, stop_producing, stop_file),
                               name="dcor.bench.produce", daemon=True)
     worker.start()
     stop_all.wait()

@@ -67,7 +67,6 @@ class Host:
     log_path: Path
     devices: list[str]
     proc: subprocess.Popen[bytes] | None = None
-    expected_exit: bool = False
 
 
 class Lab:
@@ -82,7 +81,7 @@ class Lab:
         self.front: FaultInflux | None = None
         self.proxy: FaultProxy | None = None
         self.hub: subprocess.Popen[bytes] | None = None
-        self.hub_expected_exit = False
+        self._meant_to_end: set[int] = set()  # pids the lab itself stopped or killed
         self.hosts: list[Host] = []
         self.devices = [f"sim-{i:03d}" for i in range(spec.agents)]
         self.crashes: list[str] = []
@@ -110,7 +109,7 @@ class Lab:
         finally:
             registry.close()
         self.start_hub()
-        per_host = -(-len(self.devices) // self.spec.hosts)
+        per_host = -(-len(self.devices) // max(1, self.spec.hosts))
         for h in range(self.spec.hosts):
             devs = self.devices[h * per_host:(h + 1) * per_host]
             if devs:
@@ -120,7 +119,14 @@ class Lab:
         self._sampler = threading.Thread(target=self._sample, name="dcor.bench.sampler",
                                          daemon=True)
         self._sampler.start()
+        if self.hosts:
+            wait_until(self.fleet_connected, timeout=60, interval=0.5,
+                       message="every agent connected once")
         return self
+
+    def fleet_connected(self) -> bool:
+        seen = {client for _, client in broker_connects(self.broker.log_path)}
+        return seen >= set(self.devices)
 
     def _write_hub_config(self) -> None:
         assert self.front is not None
@@ -154,14 +160,13 @@ class Lab:
                            "clock_offset_ms": self.spec.clock_offsets_ms.get(i, 0)})
         spec_path = self.root / f"host-{h}.json"
         spec_path.write_text(json.dumps({"ledger": str(self.root / f"ledger-{h}.txt"),
-                                         "agents": agents}))
+                                         "stop_file": str(self.stop_file), "agents": agents}))
         return Host(h, spec_path, self.root / f"host-{h}.log", devices)
 
     def start_host(self, host: Host) -> None:
         with open(host.log_path, "ab") as log:
             host.proc = subprocess.Popen([PY, "-m", "bench.agenthost", str(host.spec_path)],
                                          stdout=log, stderr=subprocess.STDOUT)
-        host.expected_exit = False
 
     def start_hub(self) -> None:
         with open(self.root / "hub.log", "ab") as log:
@@ -169,7 +174,6 @@ class Lab:
                 [PY, "-m", "hub.cli", "--config", str(self.hub_config), "--log-level",
                  "WARNING", "ingest", "--worker-id", HUB_WORKER],
                 stdout=log, stderr=subprocess.STDOUT)
-        self.hub_expected_exit = False
 
     # --- faults on processes ------------------------------------------------------------------
 
@@ -177,7 +181,7 @@ class Lab:
         """SIGKILL an agent host, then check every outbox it held is a sound SQLite file."""
         if host.proc is None or host.proc.poll() is not None:
             return
-        host.expected_exit = True
+        self._meant_to_end.add(host.proc.pid)
         host.proc.kill()
         host.proc.wait(10)
         for dev in host.devices:
@@ -188,17 +192,19 @@ class Lab:
     def signal_hub(self, sig: signal.Signals) -> None:
         assert self.hub is not None
         if sig in (signal.SIGKILL, signal.SIGTERM):
-            self.hub_expected_exit = True
+            self._meant_to_end.add(self.hub.pid)
         self.hub.send_signal(sig)
         if sig in (signal.SIGKILL, signal.SIGTERM):
             self.hub.wait(30)
 
     # --- quiescence and judgement -------------------------------------------------------------
 
+    @property
+    def stop_file(self) -> Path:
+        return self.root / "stop-producing"
+
     def stop_producing(self) -> None:
-        for host in self.hosts:
-            if host.proc is not None and host.proc.poll() is None:
-                host.proc.send_signal(signal.SIGUSR1)
+        self.stop_file.touch()
 
     def outbox_depths(self) -> dict[str, int]:
         out = {}
@@ -227,7 +233,7 @@ class Lab:
         self._stop.set()
         for host in self.hosts:
             if host.proc is not None and host.proc.poll() is None:
-                host.expected_exit = True
+                self._meant_to_end.add(host.proc.pid)
                 host.proc.terminate()
         for host in self.hosts:
             if host.proc is not None:
@@ -326,20 +332,15 @@ class Lab:
     def _sample(self) -> None:
         while not self._stop.wait(1.0):
             procs: dict[str, list[int]] = {"hub": [], "agent_host": [], "broker": []}
-            if self.hub is not None:
-                if self.hub.poll() is not None and not self.hub_expected_exit:
-                    self.crashes.append(f"hub exit {self.hub.returncode}")
-                    self.hub_expected_exit = True
-                elif self.hub.poll() is None:
-                    procs["hub"].append(self.hub.pid)
-            for host in self.hosts:
-                if host.proc is None:
+            watched = [("hub", self.hub)] + [(f"host {h.index}", h.proc) for h in self.hosts]
+            for name, proc in watched:
+                if proc is None:
                     continue
-                if host.proc.poll() is not None and not host.expected_exit:
-                    self.crashes.append(f"host {host.index} exit {host.proc.returncode}")
-                    host.expected_exit = True
-                elif host.proc.poll() is None:
-                    procs["agent_host"].append(host.proc.pid)
+                if proc.poll() is None:
+                    procs["hub" if name == "hub" else "agent_host"].append(proc.pid)
+                elif proc.pid not in self._meant_to_end:
+                    self.crashes.append(f"{name} exit {proc.returncode}")
+                    self._meant_to_end.add(proc.pid)
             if self.broker.pid is not None and self.broker.is_running():
                 procs["broker"].append(self.broker.pid)
             for role, pids in procs.items():

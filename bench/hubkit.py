@@ -24,9 +24,15 @@ from hub.localservices import wait_until
 from hub.registry.db import Registry, open_registry
 from hub.registry.models import Device, IngestWorkerStats, Site
 
-# The broker must keep a whole pre-loaded backlog for an offline session (default: 1000).
-BROKER_BENCH_CONFIG = ("max_queued_messages 0", "max_queued_bytes 0",
-                       "persistent_client_expiration 1d")
+
+def broker_config(queue: int = 250_000) -> list[str]:
+    """The queue and in-flight settings of ``firmware_configs/mosquitto/dcor.conf``.
+
+    A consumer slower than the stream has the rest queued for it; Mosquitto silently drops
+    what is over ``max_queued_messages``, so a run of more messages needs a deeper queue.
+    """
+    return [f"max_queued_messages {max(queue, 250_000)}", "max_queued_bytes 0",
+            "queue_qos0_messages false", "set_tcp_nodelay true"]
 
 
 def enroll_bulk(registry: Registry, ids: list[str], hardware: str = "rpi4") -> None:

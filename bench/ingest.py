@@ -26,22 +26,24 @@ from typing import Any
 
 from bench import rawpub, synth
 from bench.common import ProcSampler, emit, machine, note
-from bench.hubkit import HubWorkers, enroll_bulk
+from bench.hubkit import HubWorkers, broker_config, enroll_bulk
 from dcor_wire import topics
 from hub.localservices import InfluxProcess, MosquittoProcess, find_binary, wait_until
 
 SUB_FILTERS = (f"{topics.ROOT}/+/{topics.HEALTH}", f"{topics.ROOT}/+/{topics.DETECTIONS}")
 PROBE_TOPIC = topics.device_topic("bench-probe", topics.HEALTH)
-T0_MS = 1_767_225_600_000  # 2026-01-01 00:00 UTC: every run writes the same points
+STEP_MS = 5_000
 
 
 def stream(ids: list[str], per_device: int) -> list[tuple[str, bytes]]:
     """Every device's messages, interleaved as a fleet sends them: round by round, one
-    message per device per round, health and detections alternating, 5 s apart."""
+    message per device per round, health and detections alternating, 5 s apart, ending now
+    (the hub quarantines points stamped far from its own clock)."""
     boxes = [synth.SyntheticBox(dev) for dev in ids]
     out: list[tuple[str, bytes]] = []
+    t0_ms = int(time.time() * 1000) - (per_device + 1) * STEP_MS
     for seq in range(1, per_device + 1):
-        ts = T0_MS + seq * 5_000
+        ts = t0_ms + seq * STEP_MS
         for box in boxes:
             if seq % 2:
                 out.append((topics.device_topic(box.device_id, topics.HEALTH),
@@ -155,7 +157,8 @@ def run(devices: int, messages: int, workers: int, publishers: int) -> dict[str,
     ids = synth.device_ids(devices)
     data = stream(ids, per_device)
     with tempfile.TemporaryDirectory(prefix="dcor-bench-ingest-") as tmp, \
-            MosquittoProcess(data_dir=Path(tmp) / "mosquitto") as broker, \
+            MosquittoProcess(data_dir=Path(tmp) / "mosquitto",
+                             extra_config=broker_config(messages + 10_000)) as broker, \
             InfluxProcess(data_dir=Path(tmp) / "influxd") as influx:
         influx.create_database("bench")
         hub = HubWorkers(Path(tmp) / "hub", broker.port, influx.url, "bench", n=workers)

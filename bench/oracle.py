@@ -7,9 +7,11 @@ Pure, apart from ``read_ledgers``. For each device:
                refused outright, which never got into the ledger)
     lost     = missing - evicted - refused_by_influx   (never below 0)
 
-``drops_exact`` checks the outbox's promise: what is missing is exactly as many rows as it
-counted, all of the lowest class present, and the oldest of that class (no stored row of that
-class lies between two missing ones).
+``drops_exact`` checks the outbox's promise end to end: everything missing is of the lowest
+class present, and no more rows are missing than it counted as dropped. It may have counted
+up to one send window more: rows the hub had stored whose ack was still on its way when the
+outbox evicted them. (Which rows go first, oldest of the lowest class, is table-tested in
+``tests/unit/test_outbox.py``; the ledger cannot see what was unacknowledged when.)
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ class Verdict:
 
 
 def judge(device: str, ledger: DeviceLedger, stored: Iterable[int], dropped_total: int,
-          refused_by_influx: Iterable[int] = ()) -> Verdict:
+          refused_by_influx: Iterable[int] = (), window: int = 64) -> Verdict:
     stored_list = list(stored)
     stored_set = set(stored_list)
     poisoned = set(refused_by_influx)
@@ -75,14 +77,13 @@ def judge(device: str, ledger: DeviceLedger, stored: Iterable[int], dropped_tota
         device=device, produced=len(ledger.seqs), stored=len(stored_set & set(ledger.seqs)),
         missing=len(missing), evicted=evicted, lost=lost,
         duplicate_points=len(stored_list) - len(stored_set),
-        drops_exact=_drops_exact(ledger, stored_set, missing, evicted),
+        drops_exact=_drops_exact(ledger, missing, evicted, window),
         boots=len(ledger.boots),
     )
 
 
-def _drops_exact(ledger: DeviceLedger, stored: set[int], missing: list[int],
-                 evicted: int) -> bool:
-    if len(missing) != evicted:
+def _drops_exact(ledger: DeviceLedger, missing: list[int], evicted: int, window: int) -> bool:
+    if not len(missing) <= evicted <= len(missing) + window:
         return False
     if not missing:
         return True
@@ -90,10 +91,7 @@ def _drops_exact(ledger: DeviceLedger, stored: set[int], missing: list[int],
     if len(classes) != 1:
         return False
     (cls,) = classes
-    if any(c > cls for c in ledger.seqs.values()):
-        return False  # a lower class was present: it should have gone first
-    lo, hi = missing[0], missing[-1]
-    return not any(lo < s < hi and c == cls and s in stored for s, c in ledger.seqs.items())
+    return not any(c > cls for c in ledger.seqs.values())  # a lower class should go first
 
 
 @dataclass(frozen=True)

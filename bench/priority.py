@@ -62,8 +62,12 @@ def run_priority(root: Path, length: str) -> dict[str, Any]:
         ledger = Ledger(str(lab.root / "ledger-0.txt"))
         p = Producer(agent, 0.0, 0.0, 0, Priority.DETECTIONS)
         fill_started = time.monotonic()
-        for _ in range(BACKLOG):
+        for i in range(BACKLOG):
+            # Stamped as if produced over the last BACKLOG/10 seconds (10 readings/s): two
+            # readings in one millisecond would be one InfluxDB point.
+            p.clock_offset_ms = -(BACKLOG - i) * 100
             put(p, ledger, alarm=False)
+        p.clock_offset_ms = 0
         fill_s = time.monotonic() - fill_started
         lab.proxy.set(LINK)
         agent.start()

@@ -156,7 +156,9 @@ def agent_sigkill(lab: Lab, d: float, ctx: Context, rnd: random.Random) -> None:
 
 
 def outbox_cap_spec(s: LabSpec) -> LabSpec:
-    return replace(s, outbox_max_bytes=64 * 1024, alarm_every_s=1.0)
+    # The smallest cap the config allows (64 KiB, ~240 readings) and at least 10 readings/s,
+    # so the offline period overflows it even on the test suite's small fleet.
+    return replace(s, outbox_max_bytes=64 * 1024, alarm_every_s=1.0, rate=max(s.rate, 10.0))
 
 
 def outbox_cap(lab: Lab, d: float, ctx: Context, rnd: random.Random) -> None:
@@ -188,7 +190,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("influx_down", (25, 240, 240), influx_down),
     Scenario("influx_errors", (30, 120, 240), influx_errors),
     Scenario("agent_sigkill", (20, 90, 180), agent_sigkill),
-    Scenario("outbox_cap_offline", (30, 60, 120), outbox_cap, outbox_cap_spec),
+    Scenario("outbox_cap_offline", (40, 60, 120), outbox_cap, outbox_cap_spec),
     Scenario("agent_clock_wrong", (10, 30, 60), clock_wrong, clock_spec),
 ]
 

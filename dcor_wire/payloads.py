@@ -181,3 +181,30 @@ class Event(_Base):
     clip_start_ts: _Ms | None = None
     clip_end_ts: _Ms | None = None
     detail: Annotated[str, msgspec.Meta(max_length=256)] = ""
+
+
+# --- configuration reports (edge_agent.remoteconf -> hub.rollout) ---------------------------
+
+MAX_CONFIG_BYTES: Final = 256 * 1024  # a signed config/desired envelope; larger is refused
+CONFIG_STATUSES: Final = ("applied", "rejected", "rolled_back")
+_Digest = Annotated[str, msgspec.Meta(max_length=80)]
+
+
+class ConfigReported(_Base):
+    """Agent -> hub on ``config/reported``: what happened to a desired configuration.
+
+    ``version``/``digest`` are what is in force after this event (0 and "" = the box's own
+    agent.yaml only); ``desired_version``/``desired_digest`` the document the report is about.
+    ``reason`` is a short code (``bad_signature``, ``stale_version``, ``invalid``,
+    ``health``...), ``error`` the human detail.
+    """
+
+    status: Literal["applied", "rejected", "rolled_back"]
+    version: _Count = 0
+    digest: _Digest = ""
+    desired_version: _Count = 0
+    desired_digest: _Digest = ""
+    reason: _Short = ""
+    error: Annotated[str, msgspec.Meta(max_length=1024)] = ""
+    rollout: _Short = ""
+    restarted: list[_Short] = []

@@ -24,6 +24,10 @@ from edge_agent.commands import CommandError, Commands, require_int
 from edge_agent.config import AgentConfig
 from edge_agent.health import HealthCollector
 from edge_agent.outbox import Outbox, OutboxFull
+from edge_agent.remoteconf.gate import Probe
+from edge_agent.remoteconf.keys import load_hub_key
+from edge_agent.remoteconf.manager import ConfigManager
+from edge_agent.remoteconf.stages import diff_stages
 from edge_agent.telemetry import Priority
 from edge_agent.uplink import Uplink
 
@@ -36,6 +40,7 @@ _KINDS: dict[str, type[msgspec.Struct]] = {
     topics.HEALTH: payloads.Health,
     topics.DETECTIONS: payloads.Detections,
     topics.EVENTS: payloads.Event,
+    topics.CONFIG_REPORTED: payloads.ConfigReported,
 }
 CLIP_CHUNK_BYTES = min(MAX_CLIP_CHUNK_BYTES, 128 * 1024)
 
@@ -44,36 +49,61 @@ def wall_ms() -> int:
     return int(time.time() * 1000)
 
 
+def config_state_dir(cfg: AgentConfig) -> Path:
+    """Where the desired-configuration state lives: beside the outbox (the box's durable
+    state), never in the managed part of the configuration."""
+    return cfg.outbox.path.parent / "config"
+
+
 class Agent:
     """One box: outbox + uplink + producers (health, one vision pipeline per camera)."""
 
     def __init__(self, cfg: AgentConfig) -> None:
+        """``cfg`` is the box's own agent.yaml; a configuration from the hub kept on disk
+        (``edge_agent.remoteconf``) goes over it before any stage is built."""
+        self.local_cfg = cfg
+        self.remote = ConfigManager(cfg, state_dir=config_state_dir(cfg),
+                                    public_key=load_hub_key(cfg.hub_public_key_file))
+        cfg = self.remote.boot()
         self.cfg = cfg
         self.boot_id = uuid.uuid4().hex[:12]
         self.boot_ms = wall_ms()
         self.stop_event = threading.Event()
         self.outbox = Outbox(cfg.outbox.path, cfg.outbox.max_bytes)
         self.commands = Commands()
-        self.uplink = Uplink(cfg, self.outbox, self._state_payload,
-                             on_command=self._on_command)
+        self.uplink = self._new_uplink(cfg)
         self.health = HealthCollector(cfg.health.disk_path)
         self._threads: list[threading.Thread] = []
+        self._health_stop = threading.Event()
         self.metrics: MetricsServer | None = None
         self.kinds: dict[str, type[msgspec.Struct]] = dict(_KINDS)
+        self.detector: Any = None
         self.pipelines = self._build_pipelines()
         self.commands.register("snapshot", self._cmd_snapshot)
         self.commands.register("upload_clip", self._cmd_upload_clip)
 
+    def _new_uplink(self, cfg: AgentConfig) -> Uplink:
+        return Uplink(cfg, self.outbox, self._state_payload, on_command=self._on_command,
+                      on_config=self.remote.offer)
+
     def _build_pipelines(self) -> dict[str, Any]:
         if not self.cfg.cameras:
             return {}
+        self.detector = self._new_detector()
+        return {cam.id: self._new_pipeline(cam) for cam in self.cfg.cameras}
+
+    def _new_detector(self) -> Any:
+        if not self.cfg.detector or not self.cfg.cameras:
+            return None
         # Imported here: a box without cameras never loads OpenCV, PyAV or LiteRT.
         from edge_agent.vision.detector import LiteRTDetector
+
+        return LiteRTDetector(self.cfg.detector)
+
+    def _new_pipeline(self, cam: Any) -> Any:
         from edge_agent.vision.pipeline import CameraPipeline
 
-        detector = LiteRTDetector(self.cfg.detector) if self.cfg.detector else None
-        return {cam.id: CameraPipeline(cam, self, detector, data_dir=self.cfg.data_dir)
-                for cam in self.cfg.cameras}
+        return CameraPipeline(cam, self, self.detector, data_dir=self.cfg.data_dir)
 
     # --- TelemetrySink --------------------------------------------------------------------
 
@@ -174,6 +204,7 @@ class Agent:
             ts=wall_ms(), seq=max(1, self.outbox.last_seq()), online=online,
             agent_version=__version__, boot_id=self.boot_id, boot_ts=self.boot_ms,
             profile=self.cfg.profile, health_interval_s=self.cfg.health.interval,
+            config_version=self.remote.version,
         ))
 
     def health_fields(self) -> dict[str, Any]:
@@ -191,10 +222,10 @@ class Agent:
             fields["cameras"] = {cid: p.health() for cid, p in self.pipelines.items()}
         return fields
 
-    def _health_loop(self) -> None:
+    def _health_loop(self, stop: threading.Event) -> None:
         interval = self.cfg.health.interval
         next_at = time.monotonic()
-        while not self.stop_event.is_set():
+        while not (stop.is_set() or self.stop_event.is_set()):
             try:
                 self.put(topics.HEALTH, self.health_fields(), Priority.HEALTH)
             except ValueError:
@@ -202,26 +233,94 @@ class Agent:
             next_at += interval
             # If we fell far behind (suspended box), skip missed ticks instead of bursting.
             next_at = max(next_at, time.monotonic())
-            self.stop_event.wait(max(0.0, next_at - time.monotonic()))
+            stop.wait(max(0.0, next_at - time.monotonic()))
 
-    # --- lifecycle ------------------------------------------------------------------------
+    def _start_health(self) -> None:
+        self._health_stop = threading.Event()
+        t = threading.Thread(target=self._health_loop, args=(self._health_stop,),
+                             name="dcor.health", daemon=True)
+        t.start()
+        self._threads.append(t)
 
-    def start(self) -> None:
+    def _stop_health(self) -> None:
+        self._health_stop.set()
+        for t in [t for t in self._threads if t.name == "dcor.health"]:
+            t.join(5)
+            self._threads.remove(t)
+
+    # --- desired configuration (edge_agent.remoteconf) ------------------------------------
+
+    def reconfigure(self, new: AgentConfig) -> list[str]:
+        """Put ``new`` in force, restarting only the stages whose settings changed; returns
+        their names. Called by the configuration manager's thread only."""
+        ch = diff_stages(self.cfg, new)
+        for cid in ch.cameras_stop:
+            old = self.pipelines.pop(cid, None)
+            if old is not None:
+                old.stop()
+        self.cfg = new
+        if ch.detector:
+            self.detector = self._new_detector()
+        for cam in new.cameras:
+            if cam.id in ch.cameras_start:
+                pipeline = self._new_pipeline(cam)
+                self.pipelines[cam.id] = pipeline
+                pipeline.start()
+        if ch.health:
+            self._stop_health()
+            self.health = HealthCollector(new.health.disk_path)
+            self._start_health()
+        if ch.metrics:
+            self._restart_metrics()
+        if ch.uplink:
+            # Broker and outbox tuning are read by the uplink when it is built.
+            self.outbox.max_bytes = new.outbox.max_bytes
+            self.uplink.stop()
+            self.uplink = self._new_uplink(new)
+            self.uplink.start()
+        else:
+            self.uplink.publish_state()
+        return ch.names()
+
+    def _restart_metrics(self) -> None:
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
         if self.cfg.metrics_port:
             from edge_agent.metrics import start_metrics_server
 
             self.metrics = start_metrics_server(self.outbox, self.uplink, self.cfg.metrics_port)
+
+    def probe(self) -> Probe:
+        """The running stages as the configuration trial sees them."""
+        cams = {cid: str(p.health()["state"]) for cid, p in list(self.pipelines.items())
+                if p.camera.enabled}
+        inferences = None
+        if self.detector is not None:
+            inferences = {cid: int(p.analyzer.inferences)
+                          for cid, p in list(self.pipelines.items()) if p.camera.enabled}
+        return Probe(self.uplink.connected, cams, inferences)
+
+    def report_config(self, fields: dict[str, Any]) -> None:
+        self.put(topics.CONFIG_REPORTED, fields, Priority.ALARM)
+        self.uplink.publish_state()
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._restart_metrics()
         self.uplink.start()
         for p in self.pipelines.values():
             p.start()
-        t = threading.Thread(target=self._health_loop, name="dcor.health", daemon=True)
-        t.start()
-        self._threads.append(t)
+        self._start_health()
+        self.remote.start(self)
         log.info("agent %s started (boot %s, next seq %d, cameras %s)", self.cfg.device_id,
                  self.boot_id, self.outbox.next_seq, sorted(self.pipelines) or "none")
 
     def stop(self) -> None:
         self.stop_event.set()
+        self.remote.stop()
+        self._health_stop.set()
         for t in reversed(self._threads):
             t.join(5)
         for p in reversed(list(self.pipelines.values())):

@@ -47,12 +47,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from edge_agent.app import Agent, check_secret_files
     from edge_agent.mqtt_tls import TlsConfigError
+    from edge_agent.remoteconf.keys import HubKeyError
     from edge_agent.vision.errors import VisionError
 
     try:
         check_secret_files(cfg)
         agent = Agent(cfg)
-    except (PermissionError, FileNotFoundError, TlsConfigError, VisionError) as exc:
+    except (PermissionError, FileNotFoundError, TlsConfigError, VisionError,
+            HubKeyError) as exc:
         print(f"dcor-agent: {exc}", file=sys.stderr)
         return 2
     return agent.run_forever()

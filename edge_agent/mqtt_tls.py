@@ -6,7 +6,10 @@ instead of leaving it to retry (or, worse, to connect without TLS).
 
 from __future__ import annotations
 
+import socket
 import ssl
+
+import paho.mqtt.client as mqtt
 
 from edge_agent.config import MqttTlsConfig
 
@@ -29,3 +32,27 @@ def tls_context(cfg: MqttTlsConfig) -> ssl.SSLContext:
         except (OSError, ssl.SSLError) as exc:
             raise TlsConfigError(f"cannot use client certificate {cfg.cert_file}: {exc}") from exc
     return ctx
+
+
+class MqttClient(mqtt.Client):
+    """paho's client, closing the socket when the TLS handshake fails.
+
+    paho 2.x leaves the half-open TLS socket behind when ``do_handshake`` raises (a refused
+    certificate), leaking one descriptor per retry; a box that retries for days would run
+    out. Our context checks the host name itself (``check_hostname``), so this is paho's
+    wrap minus the leak.
+    """
+
+    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
+        ctx = self._ssl_context
+        if ctx is None or not ctx.check_hostname:
+            return super()._ssl_wrap_socket(tcp_sock)
+        ssl_sock = ctx.wrap_socket(tcp_sock, server_hostname=self._host,
+                                   do_handshake_on_connect=False)
+        try:
+            ssl_sock.settimeout(self._connect_timeout)
+            ssl_sock.do_handshake()
+        except BaseException:
+            ssl_sock.close()
+            raise
+        return ssl_sock

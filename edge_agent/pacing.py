@@ -43,6 +43,9 @@ class LinkPacer:
         self._rtts.append((now, max(0.0, rtt_s)))
         self._update(now)
 
+    def min_rtt(self) -> float:
+        return self._rtts[0][1] if self._rtts else 0.0
+
     def budget(self, now: float) -> int:
         self._trim(now)
         return int(self._budget)

@@ -27,7 +27,7 @@ from paho.mqtt.properties import Properties
 from dcor_wire import payloads, topics
 from dcor_wire.backoff import Backoff
 from edge_agent.config import AgentConfig
-from edge_agent.mqtt_tls import tls_context
+from edge_agent.mqtt_tls import MqttClient, tls_context
 from edge_agent.outbox import Outbox, Row
 from edge_agent.pacing import LinkPacer
 
@@ -35,6 +35,12 @@ log = logging.getLogger("dcor.agent.uplink")
 
 NO_MATCHING_SUBSCRIBERS = 0x10  # MQTT 5 PUBACK reason code: accepted, but nobody listens
 NO_SUBSCRIBER_RETRY_S = 2.0
+# The window the first retry after a lost connection is drawn from (capped by reconnect_max).
+RECONNECT_SPREAD_S = 12.0
+# After a reconnect into a kept session, older rows wait this long (plus two round trips) for
+# the acks the broker queued for us while we were away.
+ACK_GRACE_S = 1.5
+SILENT_HUB_FACTOR = 8.0
 
 
 @dataclass
@@ -57,9 +63,13 @@ class _Window:
     sizes: dict[int, tuple[int, float]] = field(default_factory=dict)  # mid -> bytes, sent at
     inflight_bytes: int = 0
     awaiting: dict[int, float] = field(default_factory=dict)  # seq -> mono time PUBACKed
+    retry_soon: set[int] = field(default_factory=set)  # the broker did not deliver these
     floors: dict[int, int] = field(default_factory=dict)  # class -> highest seq handed out
     early_pubacks: dict[int, Any] = field(default_factory=dict)  # mid -> reason
     connected_at_ms: int = 0
+    # With the session kept, the broker first hands over the acks queued while we were away:
+    # rows sent before this connection wait for them instead of going out twice.
+    backlog_after: float = 0.0  # monotonic
 
 
 class Uplink:
@@ -87,6 +97,8 @@ class Uplink:
         self._backoff = Backoff(cfg.mqtt.reconnect_min, cfg.mqtt.reconnect_max)
         self._tokens = 0.0
         self._pacer = LinkPacer()  # outlives connections: it describes the link
+        self._last_hub_ack = float("-inf")  # monotonic time of the hub's latest ack
+        self._next_requeue_scan = 0.0
         self._tokens_at = monotonic()
         self.stats = UplinkStats()
         self._threads: list[threading.Thread] = []
@@ -131,6 +143,15 @@ class Uplink:
         info = client.publish(topic, payload, qos=1, properties=properties)
         return info.rc == mqtt.MQTT_ERR_SUCCESS
 
+    def publish_state(self) -> bool:
+        """Presence again (retained), e.g. after a configuration change altered what it
+        says (config version, health interval); the next connect sends it anyway."""
+        client = self._client
+        if client is None or not self._connected:
+            return False
+        info = client.publish(self._state_topic, self._state_payload(True), qos=1, retain=True)
+        return info.rc == mqtt.MQTT_ERR_SUCCESS
+
     def wake(self) -> None:
         with self._wake:
             self._wake.notify_all()
@@ -142,8 +163,8 @@ class Uplink:
     # --- connection -----------------------------------------------------------------------
 
     def _new_client(self) -> mqtt.Client:
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                        protocol=mqtt.MQTTv5)
+        c = MqttClient(CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                       protocol=mqtt.MQTTv5)
         if self._tls is not None:
             c.tls_set_context(self._tls)
         c.max_inflight_messages_set(self.cfg.outbox.window)
@@ -166,6 +187,7 @@ class Uplink:
                 if self._stop.wait(delay):
                     return
             first = False
+            connects_before = self.stats.connects
             client = self._new_client()
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = int(self.cfg.mqtt.session_expiry)
@@ -182,12 +204,23 @@ class Uplink:
                 if rc != mqtt.MQTT_ERR_SUCCESS:
                     break
             self._mark_disconnected()
+            if self.stats.connects > connects_before:
+                self._spread_next_retry()
             if self._stop.is_set():
                 return
             with contextlib.suppress(OSError, ValueError):
                 client.disconnect()
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _flags: Any,
+    def _spread_next_retry(self) -> None:
+        """A lost connection is retried after uniform(0, >= RECONNECT_SPREAD_S), not the
+        schedule's first half second: when the broker restarts, the whole fleet loses it at
+        once, and must not come back in the same second."""
+        b = self._backoff
+        b.reset()
+        while b.ceiling() < min(RECONNECT_SPREAD_S, b.cap):
+            b.attempt += 1
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any,
                     reason: Any, _props: Any) -> None:
         if reason.is_failure:
             self.stats.last_error = f"broker refused: {reason}"
@@ -197,8 +230,11 @@ class Uplink:
         for f in topics.agent_subscriptions(self.cfg.device_id):
             client.subscribe(f, qos=1)
         client.publish(self._state_topic, self._state_payload(True), qos=1, retain=True)
+        hold = ACK_GRACE_S + 2 * self._pacer.min_rtt() if getattr(
+            flags, "session_present", False) else 0.0
         with self._lock:
-            self._win = _Window(connected_at_ms=int(time.time() * 1000))
+            self._win = _Window(connected_at_ms=int(time.time() * 1000),
+                                backlog_after=self._mono() + hold)
             self._connected = True
         if self.stats.connects:
             self.stats.reconnects += 1
@@ -241,6 +277,7 @@ class Uplink:
             log.warning("ignoring invalid ack: %s", exc)
             return
         ranges = [*ack.ranges, *ack.rejected]
+        self._last_hub_ack = self._mono()
         self.stats.acked_rows += self.outbox.ack(ranges)
         with self._lock:
             for lo, hi in ranges:
@@ -277,10 +314,12 @@ class Uplink:
             # instead of waiting out the whole ack timeout.
             self.stats.no_subscribers += 1
             now -= max(0.0, self.cfg.outbox.ack_timeout - NO_SUBSCRIBER_RETRY_S)
+            self._win.retry_soon.add(seq)
         elif reason.is_failure:
             # A failed PUBACK (quota, ACL, size) is retried like a missing hub ack.
             self.stats.puback_failures += 1
             self.stats.last_error = f"PUBACK {reason} for seq {seq}"
+            self._win.retry_soon.add(seq)
         self._win.awaiting[seq] = now
 
     # --- sending --------------------------------------------------------------------------
@@ -296,14 +335,31 @@ class Uplink:
                     self._wake.wait(0.1)
 
     def _requeue_expired(self) -> None:
+        """Send again what the broker took but the hub never confirmed, once that looks lost.
+
+        A row PUBACKed more than ``ack_timeout`` ago is resent only if the hub has been
+        acknowledging for at least half that time since (it is alive and past our row, so the
+        row or its ack was lost), or if the broker said it did not deliver it. While the hub is
+        silent (stopped, restarting) the rows wait in its persistent session and resending
+        them would only make duplicates; ``SILENT_HUB_FACTOR`` x ``ack_timeout`` is the
+        backstop for a row the broker dropped while the hub stayed silent.
+        """
         now = self._mono()
+        if now < self._next_requeue_scan:
+            return
+        self._next_requeue_scan = now + 1.0  # resends are coarse; scanning is O(awaiting)
         timeout = self.cfg.outbox.ack_timeout
+        last_ack = self._last_hub_ack
         with self._lock:
-            expired = [s for s, t in self._win.awaiting.items() if now - t > timeout]
+            win = self._win
+            expired = [s for s, t in win.awaiting.items() if now - t > timeout and (
+                s in win.retry_soon or last_ack - t > timeout / 2
+                or now - t > SILENT_HUB_FACTOR * timeout)]
             if not expired:
                 return
             for s in expired:
-                del self._win.awaiting[s]
+                del win.awaiting[s]
+                win.retry_soon.discard(s)
             # Step each class's floor back so the expired rows are fetched again.
             lowest = min(expired)
             for cls, floor in list(self._win.floors.items()):
@@ -320,16 +376,22 @@ class Uplink:
             byte_room = self._pacer.budget(self._mono()) - self._win.inflight_bytes
             if byte_room <= 0 and self._win.by_mid:
                 return 0
-            skip = set(self._win.by_mid.values()) | set(self._win.awaiting)
             floors = dict(self._win.floors)
+            # Only what lies above a class floor can be fetched again: with the hub silent,
+            # ``awaiting`` grows by thousands and must not pad every query.
+            low = min(floors.values(), default=0)
+            skip = {s for s in self._win.by_mid.values() if s > low}
+            skip.update(s for s in self._win.awaiting if s > low)
             connected_at = self._win.connected_at_ms
+            backlog_after = self._win.backlog_after
         rows = self.outbox.fetch(room, skip, floors)
         sent = 0
         for row in rows:
             size = _wire_size(row)
             if sent and size > byte_room:
                 break
-            if row.created_ms < connected_at and not self._take_backlog_token():
+            if row.created_ms < connected_at and (
+                    self._mono() < backlog_after or not self._take_backlog_token()):
                 break
             if not self._publish(client, row):
                 break

@@ -100,7 +100,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(agents=args.agents, web_port=args.port, data_dir=args.data_dir)
 
 
+def cmd_security(args: argparse.Namespace) -> int:
+    """``users`` / ``tokens`` (hub.security.cli); a user's mistake exits 2 with one line."""
+    try:
+        result: int = args.security_func(args, _settings(args))
+        return result
+    except ValueError as exc:  # UserError, PasswordPolicyError, bad durations
+        print(f"dcor-hub: {exc}", file=sys.stderr)
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
+    from hub.security.cli import add_parsers as add_security_parsers
+
     parser = argparse.ArgumentParser(prog="dcor-hub", description="dcor-fleet hub")
     parser.add_argument("--config", help="hub settings YAML (or DCOR_HUB_CONFIG)")
     parser.add_argument("--log-level", default="INFO")
@@ -121,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--port", type=int, default=8080, help="web port (next free if taken)")
     demo.add_argument("--data-dir", default=None, help="keep state here (default: temporary)")
     demo.set_defaults(func=cmd_demo)
+    add_security_parsers(sub)
+    for name in ("users", "tokens"):
+        sub.choices[name].set_defaults(func=cmd_security)
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -20,6 +20,14 @@ MosquittoFactory = Callable[..., MosquittoProcess]
 InfluxFactory = Callable[..., InfluxProcess]
 
 
+@pytest.fixture(autouse=True)
+def _web_without_login(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests of other areas call the web app without logging in: every request acts as an
+    admin there. ``tests/security`` tests the real login, roles and CSRF."""
+    if "security" not in Path(str(request.node.path)).parts:
+        monkeypatch.setattr("hub.web.security_setup.TESTS_WITHOUT_LOGIN", True)
+
+
 @pytest.fixture(scope="session")
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoProcess]:
     """One broker for the whole run (anonymous, no persistence). Do not stop it in a test."""

@@ -131,10 +131,13 @@ class FrameAnalyzer:
     # --- events and snapshots ------------------------------------------------------------
 
     def _scene_event(self, ev: SceneEvent, frame: Frame, dets: Sequence[Detection]) -> None:
+        onset_ms = frame.ts_ms
+        if ev.onset is not None:
+            onset_ms -= round((frame.mono - ev.onset) * 1000)
         if ev.status == "cleared":
             eid = self._open_events.pop(f"crowd:{ev.zone}:{ev.label}", "")
         else:
-            eid = event_id(self.camera.id, ev.kind, frame.ts_ms, ev.zone, ev.label, ev.track)
+            eid = event_id(self.camera.id, ev.kind, onset_ms, ev.zone, ev.label, ev.track)
             if ev.status == "raised":
                 self._open_events[f"crowd:{ev.zone}:{ev.label}"] = eid
         fields: dict[str, Any] = {"zone": ev.zone, "label": ev.label}
@@ -142,10 +145,13 @@ class FrameAnalyzer:
             value = getattr(ev, key)
             if value is not None:
                 fields[key] = round(value, 3) if key == "score" else value
-        shown = [d for d in dets if d.label == ev.label] if ev.kind == "crowd" else [
-            Detection(ev.label, ev.score or 0.0, ev.box)] if ev.box else []
+        # The snapshot shows what the event is about: the crowd, or the one who entered.
+        if ev.kind == "crowd":
+            shown = [d for d in dets if d.label == ev.label]
+        else:
+            shown = [Detection(ev.label, ev.score or 0.0, ev.box)] if ev.box else []
         priority = Priority.DETECTIONS if ev.kind == "zone_enter" else Priority.ALARM
-        self._emit(ev.kind, ev.status, eid or None, frame.ts_ms, frame.ts_ms, fields, frame,
+        self._emit(ev.kind, ev.status, eid or None, frame.ts_ms, onset_ms, fields, frame,
                    shown, priority)
 
     def _health_event(self, change: HealthChange, now: float, now_ms: int) -> None:

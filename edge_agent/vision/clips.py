@@ -49,6 +49,16 @@ def _packets(path: Path, seg_start_ms: int,
     return out
 
 
+def _has_sps(data: bytes) -> bool:
+    """Whether an Annex B access unit holds a sequence parameter set (NAL type 7)."""
+    at = data.find(b"\x00\x00\x01")
+    while at != -1 and at + 3 < len(data):
+        if data[at + 3] & 0x1F == 7:
+            return True
+        at = data.find(b"\x00\x00\x01", at + 3)
+    return False
+
+
 def cut_clip(ring_dir: Path | str, start_ts: int, end_ts: int, out_path: Path | str) -> Path:
     """Write frames captured in [start_ts, end_ts) (ms) from ``ring_dir`` to ``out_path``
     (MP4 unless its suffix says otherwise); return the path. Raises ClipError when the ring
@@ -68,7 +78,10 @@ def cut_clip(ring_dir: Path | str, start_ts: int, end_ts: int, out_path: Path | 
                         f"{end_ts} (it holds {len(segments)} segments)")
     with ExitStack() as stack:
         packets = [p for start, path in chosen for p in _packets(path, start, stack)]
-        keys = [i for i, (ms, pkt, _) in enumerate(packets) if pkt.is_keyframe and ms < end_ts]
+        # A clip can start only where a decoder can: a keyframe carrying SPS/PPS (libx264
+        # repeats them on every keyframe; a segment's first keyframe always has them).
+        keys = [i for i, (ms, pkt, _) in enumerate(packets)
+                if pkt.is_keyframe and ms < end_ts and _has_sps(bytes(pkt))]
         if not keys:
             raise ClipError(f"no keyframe before {end_ts} in the ring")
         first = min(keys, key=lambda i: abs(packets[i][0] - start_ts))

@@ -30,6 +30,7 @@ class SceneEvent:
     score: float | None = None
     track: int | None = None
     box: tuple[float, float, float, float] | None = None
+    onset: float | None = None  # monotonic time the condition began (crowds)
 
 
 def _wants(classes: list[str] | None, label: str) -> bool:
@@ -126,7 +127,8 @@ class SceneCounter:
                 deb = self._crowd[(zone.id, label)] = Debounce(zone.crowd_hold, zone.crowd_hold)
             change = deb.update(here[label] >= zone.crowd_threshold, now)
             if change:
-                events.append(SceneEvent("crowd", change, zone.id, label, count=here[label]))
+                events.append(SceneEvent("crowd", change, zone.id, label, count=here[label],
+                                         onset=deb.raised_at))
         return events
 
     def flush(self) -> dict[str, Any]:

@@ -71,6 +71,9 @@ class CameraPipeline:
         if self._threads:
             raise RuntimeError(f"pipeline {self.camera.id} already started")
         cam = self.camera.id
+        if not self.camera.enabled:
+            log.info("camera %s: disabled in the configuration, not started", cam)
+            return
         if self.ring is not None:
             self._spawn(f"dcor.video:{cam}", self._video_loop)
         self._spawn(f"dcor.analyze:{cam}", self._analysis_loop)
@@ -96,8 +99,9 @@ class CameraPipeline:
 
     def health(self) -> dict[str, Any]:
         """Fields of ``dcor_wire.payloads.CameraHealth`` for the health payload."""
+        state = self.analyzer.health.state if self.camera.enabled else "disabled"
         out: dict[str, Any] = {
-            "state": self.analyzer.health.state,
+            "state": state,
             "fps": round(self.capture.meter.rate(), 2),
             "dropped": self.capture.dropped,
             "reconnects": self.capture.reconnects,

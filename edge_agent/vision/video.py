@@ -17,6 +17,7 @@ from typing import Any
 
 import av
 import cv2
+import numpy as np
 
 from edge_agent.vision.config import VideoConfig
 from edge_agent.vision.flow import Frame, Image
@@ -62,9 +63,9 @@ class SegmentRing:
             self._open(frame.ts_ms, w, h)
             rel = 0
         pts = max(rel, self._last_pts + 1)
-        # OpenCV's BT.601 conversion matches swscale's to one grey level at a seventh of
-        # the cost, and the encoder then takes the planes as they are.
-        yuv = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)
+        # OpenCV's BT.601 conversion matches swscale's to one grey level and costs less;
+        # the encoder then takes the planes as they are.
+        yuv = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), dtype=np.uint8)
         vf = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         vf.pts = pts
         vf.time_base = _MS
@@ -138,8 +139,9 @@ class SegmentRing:
                            "tune": "zerolatency", "forced-idr": "1",
                            "x264-params": "repeat-headers=1:scenecut=0"}
         else:
+            # FFmpeg's V4L2 wrapper turns a frame marked I into a forced keyframe. Whether
+            # each keyframe repeats SPS/PPS is up to the driver; cut_clip checks for them.
             ctx.bit_rate = self.cfg.bitrate
-            ctx.options = {"repeat_sequence_header": "1"}
         return stream
 
     def _enforce_quota(self) -> None:

@@ -1,7 +1,8 @@
 """The alert evaluator: every tick, observe the fleet, step the engine, hand out deliveries.
 
 One tick: the rules (reloaded when the file changed) -> device facts from the registry (state
-via ``hub.state``, the latest health with its per-camera states) -> zone counts from InfluxDB
+via ``hub.state``, the latest health with its per-camera states; observed when they changed,
+see ``facts``) -> zone counts from InfluxDB
 for detection rules -> ``AlertStore.step`` (load, evaluate, save under the registry's engine
 lock, so evaluators in several processes take turns and never duplicate) -> delivery rows for
 notifications stored elsewhere -> wake the delivery workers.
@@ -12,6 +13,7 @@ UTC because they are compared with times the ingest stored.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -21,11 +23,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from hub.alerts.delivery import Channel, DeliveryWorker, ensure_deliveries, start_cursor
+from hub.alerts.facts import FleetObserver, load_facts, load_health
 from hub.alerts.model import Observation
-from hub.alerts.observe import observe_devices
 from hub.alerts.rulefile import RuleFile
 from hub.alerts.rules import RuleSet
-from hub.alerts.store import AlertStore, load_device_facts
+from hub.alerts.store import AlertStore
 from hub.alerts.zonecounts import (
     DEFAULT_LATE_S,
     ZoneSamples,
@@ -92,6 +94,7 @@ class AlertEvaluator:
         self.now = now
         self.monotonic = monotonic
         self.zones = ZoneSamples()
+        self.fleet = FleetObserver()
         self.counters = EvaluatorCounters()
         self.workers = [DeliveryWorker(registry, c, worker_id, self.rules, now=now)
                         for c in channels]
@@ -107,8 +110,9 @@ class AlertEvaluator:
 
     def observe(self, rules: RuleSet, now: datetime) -> list[Observation]:
         with self.registry.session() as s:
-            facts = load_device_facts(s, now)
-        return observe_devices(rules.by_id.values(), facts, now) + self.detections(rules, now)
+            rows = load_facts(s, now)
+            observed = self.fleet.observe(rules, rows, now, functools.partial(load_health, s))
+        return observed + self.detections(rules, now)
 
     def detections(self, rules: RuleSet, now: datetime) -> list[Observation]:
         """Detection rules over the zone counts stored lately. InfluxDB unreachable: no
@@ -133,7 +137,7 @@ class AlertEvaluator:
         longest = max(r.window for r in wanted)
         horizon = longest + self.late_s
         self.zones.prune(now - timedelta(seconds=horizon))
-        return self.zones.windows(horizon).observe(wanted, now)
+        return self.zones.observe(wanted, now, horizon)
 
     def _influx_failed(self, exc: Exception) -> None:
         self.counters.influx_errors += 1
@@ -141,10 +145,11 @@ class AlertEvaluator:
             self._influx_logged = self.monotonic()
             log.warning("zone counts unavailable, detection rules wait: %s", exc)
 
-    def tick(self) -> TickReport:
+    def tick(self, now: datetime | None = None) -> TickReport:
+        """One evaluation at ``now`` (default: the wall clock)."""
         started = self.monotonic()
         rules = self.rules()
-        now = self.now()
+        now = now or self.now()
         observations = self.observe(rules, now)
         _result, fresh = self.store.step(rules, observations, now, self.channel_names)
         swept = self._sweep(now)
@@ -185,26 +190,38 @@ class AlertEvaluator:
             worker.stop()
 
     def run(self, stop: threading.Event | None = None) -> None:
-        """Tick every ``interval_s`` until ``stop`` (or ``self.stop()``); workers included."""
+        """Tick every ``interval_s`` until ``stop`` (or ``self.stop()``); workers included.
+
+        Ticks keep a fixed grid on the monotonic clock, and each tick's ``now`` is the wall
+        time of its grid point: a for-duration that is a whole number of intervals then ends
+        exactly on a tick instead of, half the time, one tick later. The grid is re-anchored
+        when the wall clock steps (or a tick runs far behind); missed ticks are skipped.
+        """
         stop = stop or self._stop
         self.start()
-        next_at = self.monotonic()
-        stats_at = next_at + STATS_EVERY_S
+        step_us = max(1, round(self.interval_s * 1e6))
+        mono0, wall0, k = self.monotonic(), self.now(), 0
+        stats_at = mono0 + STATS_EVERY_S
         try:
             while not stop.is_set() and not self._stop.is_set():
+                at = wall0 + timedelta(microseconds=k * step_us)
+                wall = self.now()
+                if abs((wall - at).total_seconds()) > max(0.5, self.interval_s):
+                    mono0, wall0, k, at = self.monotonic(), wall, 0, wall
                 try:
-                    self.tick()
+                    self.tick(at)
                 except Exception:  # the registry away for a moment must not end the process
                     self.counters.tick_errors += 1
                     log.exception("alert evaluation failed; next tick as usual")
-                next_at += self.interval_s
-                now = self.monotonic()
-                if next_at < now:  # overran: start again from now rather than rush
-                    next_at = now
-                if now >= stats_at:
-                    stats_at = now + STATS_EVERY_S
+                k += 1
+                mono = self.monotonic()
+                behind = mono - (mono0 + k * step_us / 1e6)
+                if behind > 0:  # overran: skip the ticks already missed
+                    k += int(behind * 1e6 // step_us) + 1
+                if mono >= stats_at:
+                    stats_at = mono + STATS_EVERY_S
                     self.log_stats()
-                stop.wait(max(0.0, next_at - now))
+                stop.wait(max(0.0, mono0 + k * step_us / 1e6 - mono))
         finally:
             self.stop()
 

@@ -6,6 +6,12 @@ interval's start on the device). The evaluator asks for the recent ones every ti
 ``zone_counts_query`` and keeps them in ``ZoneSamples``; a point read twice overwrites itself,
 as it does in InfluxDB, so overlapping reads are harmless.
 
+A sample is stamped with the end of its interval, when its count is complete: a window then
+holds the newest sample as soon as it can exist, and a rule's window only has to be longer
+than one interval plus the delivery delay (stamped with the start it would take two). The
+interval is not in ``zone_counts``; it is taken as the smallest spacing of the zone's samples
+(empty intervals send no zone sample, so spacings are whole multiples of it).
+
 Reads overlap by ``late_s``: a point stored up to that long after its interval began (the
 agent's interval, the ingest's batch, a short outage) is still picked up; older stragglers
 are old news for a live alert.
@@ -13,16 +19,19 @@ are old news for a live alert.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatchcase
 from typing import Any
 
-from hub.alerts.model import Subject
+from hub.alerts.model import Observation, Subject
 from hub.alerts.observe import DetectionWindows
 from hub.alerts.rules import DetectionRule, Rule
 from hub.influx import quote_string
 
 DEFAULT_LATE_S = 15.0
+MAX_INTERVAL = timedelta(minutes=5)
 
 
 def detection_rules(rules: Iterable[Rule]) -> list[DetectionRule]:
@@ -41,10 +50,17 @@ def zone_counts_query(classes: Iterable[str], since_ms: int) -> str:
 
 
 class ZoneSamples:
-    """Recent samples: zone subject -> interval start -> counts per class."""
+    """Recent samples: zone subject -> interval start -> counts per class.
 
-    def __init__(self) -> None:
+    Zones are remembered for ``remember_s`` after their last sample, so a zone that went
+    quiet (or whose samples were lost in an InfluxDB outage) is observed as empty and its
+    alert can clear, instead of the alert staying on its last reading.
+    """
+
+    def __init__(self, remember_s: float = 3600.0) -> None:
+        self.remember_s = remember_s
         self._samples: dict[Subject, dict[datetime, dict[str, float]]] = {}
+        self._known: dict[Subject, datetime] = {}  # zone -> newest sample time
         self._read_to: datetime | None = None  # hub time of the last successful read
 
     def since(self, now: datetime, rules: Sequence[DetectionRule],
@@ -78,11 +94,15 @@ class ZoneSamples:
                     continue
                 at = datetime.fromtimestamp(ts / 1000.0, UTC)
                 per_zone.setdefault(at, {})[cls] = float(count)
+                self._known[subject] = max(at, self._known.get(subject, at))
                 taken += 1
         self._read_to = read_at
         return taken
 
     def prune(self, before: datetime) -> None:
+        forget = before - timedelta(seconds=self.remember_s)
+        for subject in [z for z, last in self._known.items() if last <= forget]:
+            del self._known[subject]
         for subject in list(self._samples):
             per_zone = self._samples[subject]
             for at in [a for a in per_zone if a <= before]:
@@ -91,15 +111,37 @@ class ZoneSamples:
                 del self._samples[subject]
 
     def windows(self, horizon_s: float) -> DetectionWindows:
-        """A ``DetectionWindows`` holding every sample, oldest first per zone."""
+        """A ``DetectionWindows`` holding every sample at its interval's end, oldest first."""
         out = DetectionWindows(horizon_s)
         for subject in sorted(self._samples, key=lambda z: z.key):
-            for at, counts in sorted(self._samples[subject].items()):
-                out.add(subject, counts, at)
+            samples = sorted(self._samples[subject].items())
+            interval = _interval([at for at, _ in samples])
+            for at, counts in samples:
+                out.add(subject, counts, at + interval)
+        return out
+
+    def observe(self, rules: Sequence[DetectionRule], now: datetime,
+                horizon_s: float) -> list[Observation]:
+        """Each rule over each zone it matches: the windows' judgement, and "empty" for a
+        remembered zone with no sample left."""
+        out = self.windows(horizon_s).observe(rules, now)
+        seen = {(o.subject, o.rule_id) for o in out}
+        for rule in rules:
+            for zone in sorted(self._known, key=lambda z: z.key):
+                if (zone, rule.id) in seen or not (fnmatchcase(zone.zone, rule.zones)
+                                                   and fnmatchcase(zone.camera, rule.cameras)):
+                    continue
+                out.append(Observation(zone, rule.id, False, now, value=0.0))
         return out
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._samples.values())
+
+
+def _interval(times: Sequence[datetime]) -> timedelta:
+    """The smallest spacing of consecutive samples (zero with fewer than two)."""
+    gaps = [b - a for a, b in itertools.pairwise(times) if b > a]
+    return min(min(gaps, default=timedelta(0)), MAX_INTERVAL)
 
 
 def _zone(tags: Mapping[str, Any]) -> Subject | None:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from hub.demo.alertrules import write_demo_rules
+from hub.demo.cameras import camera_overrides
 from hub.demo.layout import fleet_layout
 from hub.demo.procs import (
     Child,
@@ -36,7 +38,6 @@ from hub.demo.procs import (
 )
 from hub.localservices import InfluxProcess, MosquittoProcess
 from hub.settings import load_settings
-from hub.demo.cameras import camera_overrides
 from provisioning.enroll import AGENT_CONFIG_NAME, EnrollRequest, enroll, open_hub_registry
 from provisioning.registry_ops import SiteSpec
 
@@ -80,8 +81,30 @@ def write_hub_settings(root: Path, broker: MosquittoProcess, influx: InfluxProce
         "data_dir": str(root / "hub"), "mqtt_host": "127.0.0.1", "mqtt_port": broker.port,
         "influx_url": influx.url, "influx_db": "dcor", "web_host": "127.0.0.1",
         "web_port": web_port, "stats_interval_s": 1.0,
+        "alert_rules_path": str(write_demo_rules(root / "hub" / "alert_rules.yaml")),
+        # The wall screen on loopback needs no login; plain HTTP, so no Secure cookies.
+        "web_anonymous_viewer": True, "web_cookie_secure": False,
     }, sort_keys=False))
     return path
+
+
+def create_demo_admin(hub_config: Path) -> Path:
+    """An ``admin`` user with a random password, written to a 0600 file beside hub.yaml."""
+    import secrets
+
+    from hub.security.store import SecurityStore
+    from provisioning.pki import write_file
+
+    password = secrets.token_urlsafe(12)
+    registry = open_hub_registry(load_settings(hub_config, env={}))
+    try:
+        store = SecurityStore(registry)
+        if not any(u.username == "admin" for u in store.list_users()):
+            store.create_user("admin", password, "admin", display_name="Demo admin")
+            write_file(hub_config.parent / "admin-password", (password + "\n").encode(), 0o600)
+    finally:
+        registry.close()
+    return hub_config.parent / "admin-password"
 
 
 def enroll_fleet(hub_config: Path, root: Path, broker_port: int, count: int) -> list[Path]:
@@ -132,11 +155,14 @@ def start_web(hub_cmd: list[str], logs: Path, preferred: int, children: list[Chi
 
 def start_hub(hub_config: Path, logs: Path, web_port: int, children: list[Child],
               progress: Progress, stop: threading.Event) -> int:
-    """Ingest, then web; return the web port."""
+    """Ingest, alerts, then web; return the web port."""
     hub_cmd = [*command("dcor-hub", "hub.cli"), "--config", str(hub_config)]
     progress.show("starting hub ingest")
     children.append(spawn("ingest", [*hub_cmd, "ingest", "--worker-id", "demo-ingest"],
                           logs / "ingest.log"))
+    progress.show("starting hub alerts")
+    children.append(spawn("alerts", [*hub_cmd, "alerts", "--worker-id", "demo-alerts"],
+                          logs / "alerts.log"))
     progress.show("starting hub web")
     return start_web(hub_cmd, logs, web_port, children, stop)
 
@@ -202,6 +228,7 @@ def run_demo(agents: int = 6, web_port: int = 8080, data_dir: str | None = None)
             progress.show(f"enrolling {agents} devices in Depok")
             hub_config = write_hub_settings(root, broker, influx, web_port)
             bundles = enroll_fleet(hub_config, root, broker.port, agents)
+            admin_password = create_demo_admin(hub_config)
             # Unwinds first (registered last): children stop before InfluxDB and the broker.
             stack.callback(stop_children, children, progress)
             port = start_hub(hub_config, logs, web_port, children, progress, stop)
@@ -213,6 +240,10 @@ def run_demo(agents: int = 6, web_port: int = 8080, data_dir: str | None = None)
             print(f"dcor-fleet demo ready in {time.monotonic() - started:.1f} s: fleet page "
                   f"http://127.0.0.1:{port}/ ({online}/{len(bundles)} agents online; data "
                   f"and logs in {root}; Ctrl-C stops)", flush=True)
+            print(f"[demo] log in at http://127.0.0.1:{port}/login as admin, password in "
+                  f"{admin_password}", flush=True)
+            print(f"[demo] alert console http://127.0.0.1:{port}/alerts; rules in "
+                  f"{root / 'hub' / 'alert_rules.yaml'} (reloaded when saved)", flush=True)
             return supervise(children, stop)
     except Interrupted:
         return 0
@@ -226,7 +257,8 @@ def run_demo(agents: int = 6, web_port: int = 8080, data_dir: str | None = None)
 
 
 def supervise(children: list[Child], stop: threading.Event) -> int:
-    """Wait for the stop event (0); return 1 early if the hub's ingest or web process dies."""
+    """Wait for the stop event (0); return 1 early if a hub process (ingest, alerts, web)
+    dies."""
     warned: set[str] = set()
     while not stop.wait(0.5):
         for child in children:
@@ -234,7 +266,7 @@ def supervise(children: list[Child], stop: threading.Event) -> int:
                 continue
             print(f"[demo] {child.name} exited (code {child.proc.returncode}); see "
                   f"{child.log_path}", file=sys.stderr, flush=True)
-            if child.name in ("ingest", "web"):
+            if child.name in ("ingest", "alerts", "web"):
                 return 1
             warned.add(child.name)
     return 0

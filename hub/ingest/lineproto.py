@@ -24,33 +24,76 @@ def _escape_measurement(s: str) -> str:
     return s.replace("\\", "/").replace("\n", " ").replace(",", "\\,").replace(" ", "\\ ")
 
 
+# Names repeat endlessly (field keys, tag keys, device ids, kelurahan), so their escaped
+# form is remembered; bounded so a flood of odd names cannot grow it without limit.
+_ESCAPED: dict[str, str] = {}
+_ESCAPED_MAX = 200_000
+
+
+def _key(s: str) -> str:
+    hit = _ESCAPED.get(s)
+    if hit is None:
+        hit = _escape_key(s)
+        if len(_ESCAPED) >= _ESCAPED_MAX:
+            _ESCAPED.clear()
+        _ESCAPED[s] = hit
+    return hit
+
+
 def _field_value(v: object) -> str | None:
+    t = type(v)  # exact types first: the common case, and bool is a subclass of int
+    if t is float:
+        return repr(v) if math.isfinite(v) else None  # type: ignore[arg-type]
+    if t is int:
+        return f"{v}i"
+    if t is bool:
+        return "true" if v else "false"
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
-        return f"{v}i"
+        return f"{int(v)}i"
     if isinstance(v, float):
-        if not math.isfinite(v):
-            return None
-        return repr(v)
+        return repr(float(v)) if math.isfinite(v) else None
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     return None
 
 
+# The "measurement,tag=value,..." head of a line, per measurement and tag set (bounded).
+_HEADS: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+
+
+def _head(measurement: str, tags: Mapping[str, str]) -> str:
+    key = (measurement, tuple(tags.items()))
+    head = _HEADS.get(key)
+    if head is None:
+        parts = [_escape_measurement(measurement)]
+        for k in sorted(tags):  # sorted tags are what InfluxDB stores anyway: cheaper to index
+            tv = tags[k]
+            if tv:  # empty tag values are invalid in line protocol
+                parts.append(f"{_key(k)}={_key(tv)}")
+        head = ",".join(parts)
+        if len(_HEADS) >= _ESCAPED_MAX:
+            _HEADS.clear()
+        _HEADS[key] = head
+    return head
+
+
 def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, object],
          ts_ms: int) -> str | None:
     """One point, or None if it would have no valid field (InfluxDB refuses such a line)."""
-    parts = [_escape_measurement(measurement)]
-    for k in sorted(tags):  # sorted tags are what InfluxDB stores anyway: cheaper to index
-        tv = tags[k]
-        if tv:  # empty tag values are invalid in line protocol
-            parts.append(f"{_escape_key(k)}={_escape_key(tv)}")
     rendered = []
     for k, v in fields.items():
-        fv = _field_value(v)
-        if fv is not None:
-            rendered.append(f"{_escape_key(k)}={fv}")
+        t = type(v)
+        if t is int:  # the common cases inline: this runs for every field of every message
+            fv: str | None = f"{v}i"
+        elif t is float and math.isfinite(v):  # type: ignore[arg-type]
+            fv = repr(v)
+        else:
+            fv = _field_value(v)
+            if fv is None:
+                continue
+        rendered.append(f"{_ESCAPED.get(k) or _key(k)}={fv}")
     if not rendered:
         return None
-    return f"{','.join(parts)} {','.join(rendered)} {int(ts_ms)}"
+    return f"{_head(measurement, tags)} {','.join(rendered)} {int(ts_ms)}"

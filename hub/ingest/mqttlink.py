@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
+import socket
 import ssl
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -22,6 +25,7 @@ from paho.mqtt.properties import Properties
 
 from dcor_wire import topics
 from dcor_wire.backoff import Backoff
+from hub.ingest.bufsock import BufferedSocket
 from hub.settings import HubSettings
 
 log = logging.getLogger("dcor.hub.mqtt")
@@ -74,6 +78,12 @@ class HubMqtt:
         self._thread: threading.Thread | None = None
         self.reconnects = 0
         self._lock = threading.Lock()
+        self._acks: list[tuple[int, int]] = []
+        self._publishes: list[tuple[str, bytes, int, bool]] = []
+        # Other threads wake the network loop out of select() through this pair.
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
 
     @property
     def generation(self) -> int:
@@ -90,26 +100,34 @@ class HubMqtt:
         self._thread.start()
 
     def stop(self) -> None:
+        """Leave the loop, which sends DISCONNECT on its way out (the session stays)."""
         self._stop.set()
+        self._wake()
         if self._thread:
             self._thread.join(5)
-        if self._client is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self._client.disconnect()
 
     def ack(self, gen: int, mid: int) -> None:
+        self.ack_batch([(gen, mid)])
+
+    def ack_batch(self, acks: Iterable[tuple[int, int]]) -> None:
+        """PUBACK these (generation, mid) pairs; pairs of an older connection are skipped
+        (the broker delivers those messages again on the new one)."""
         with self._lock:
-            if gen != self._gen or self._client is None or not self._connected.is_set():
-                return
-            self._client.ack(mid, 1)
+            self._acks.extend(acks)
+        self._wake()
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> bool:
+        """Queue a message for the network thread; False when not connected now."""
+        if not self._connected.is_set():
+            return False
         with self._lock:
-            client = self._client
-            if client is None or not self._connected.is_set():
-                return False
-            info = client.publish(topic, payload, qos=qos, retain=retain)
-            return info.rc == mqtt.MQTT_ERR_SUCCESS
+            self._publishes.append((topic, payload, qos, retain))
+        self._wake()
+        return True
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):  # full (a wake-up is pending anyway) or closed
+            self._wake_w.send(b"x")
 
     def _new_client(self) -> mqtt.Client:
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
@@ -156,10 +174,72 @@ class HubMqtt:
                 log.warning("broker %s:%s unreachable: %s", self.settings.mqtt_host,
                             self.settings.mqtt_port, exc)
                 continue
-            while not self._stop.is_set():
-                if client.loop(timeout=0.2) != mqtt.MQTT_ERR_SUCCESS:
-                    break
-            self._connected.clear()
+            sock = client.socket()
+            if sock is None:
+                continue
+            buffered = BufferedSocket(sock)
+            client._sock = buffered  # type: ignore[assignment]  # see hub.ingest.bufsock
+            try:
+                self._run(client, buffered)
+            finally:
+                self._connected.clear()
+                with self._lock:
+                    self._acks.clear()  # mids of this connection mean nothing on the next
+                    self._publishes.clear()
+            if self._stop.is_set():
+                with contextlib.suppress(OSError, ValueError):
+                    client.disconnect()
+                    client.loop_write()
+                    buffered.flush()
+                return
+
+    def _run(self, client: mqtt.Client, sock: BufferedSocket) -> None:
+        """One connection's loop: reads in large chunks, writes once per turn, and runs
+        every paho call in this thread (acks and publishes from others are queued)."""
+        next_misc = 0.0
+        while not self._stop.is_set():
+            self._send_queued(client)
+            if client.want_write() and client.loop_write() != mqtt.MQTT_ERR_SUCCESS:
+                return
+            try:
+                sock.flush()
+                timeout = 0.0 if sock.pending() else 0.2
+                readable, _, _ = select.select(
+                    [sock.raw, self._wake_r], [sock.raw] if sock.wants_flush() else [], [],
+                    timeout)
+            except (OSError, ValueError):
+                return
+            if self._wake_r in readable:
+                with contextlib.suppress(BlockingIOError):
+                    self._wake_r.recv(4096)
+            if (sock.raw in readable or sock.pending()) and not self._read_all(client, sock):
+                return
+            if time.monotonic() >= next_misc:
+                next_misc = time.monotonic() + 0.5
+                if client.loop_misc() != mqtt.MQTT_ERR_SUCCESS:
+                    return
+
+    @staticmethod
+    def _read_all(client: mqtt.Client, sock: BufferedSocket) -> bool:
+        """Every packet already read from the kernel (at least one read attempt)."""
+        while True:
+            if client.loop_read() != mqtt.MQTT_ERR_SUCCESS:
+                return False
+            if not sock.pending():
+                return True
+
+    def _send_queued(self, client: mqtt.Client) -> None:
+        with self._lock:
+            acks, self._acks = self._acks, []
+            pubs, self._publishes = self._publishes, []
+            gen = self._gen
+        if not self._connected.is_set():
+            return
+        for ack_gen, mid in acks:
+            if ack_gen == gen:
+                client.ack(mid, 1)
+        for topic, payload, qos, retain in pubs:
+            client.publish(topic, payload, qos=qos, retain=retain)
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:

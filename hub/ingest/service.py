@@ -181,8 +181,7 @@ class IngestService:
                 self._count_rejection(r)
                 if r.device_id and r.seq is not None and r.reason != "unknown_device":
                     rejected[r.device_id].add(r.seq)
-        for item in batch:
-            self.mqtt.ack(item.gen, item.mid)
+        self.mqtt.ack_batch([(item.gen, item.mid) for item in batch])
         self._send_device_acks(stored, rejected)
         try:
             self.devices.apply(dict(updates))

@@ -20,6 +20,7 @@ from hub.media.store import MediaStore
 from hub.registry.db import Registry, open_registry
 from hub.settings import HubSettings, load_settings
 from hub.web.deps import EXTENSION_KEY, WebDeps, deps
+from hub.web.security_setup import init_security
 
 __all__ = ["close_app", "create_app", "make_web_server", "run_web"]
 
@@ -116,6 +117,8 @@ def create_app(
     if callable(app.config.get("DCOR_NOW")):
         web_deps.now = app.config["DCOR_NOW"]
     app.extensions[EXTENSION_KEY] = web_deps
+    # First: its guard must run before any other request hook.
+    init_security(app, settings, registry)
 
     init_i18n(app)
     init_errors(app)

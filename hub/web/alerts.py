@@ -6,10 +6,12 @@ API: ``GET /api/v1/alerts`` (same filters), ``GET /api/v1/alerts/<id>`` (with hi
 alerts and media), ``GET /api/v1/alerts/stream`` (server-sent events; ``?desk=``, cursor
 ``?after=`` or ``Last-Event-ID``), ``GET /api/v1/silences``.
 
-State-changing routes are the ``POST`` ones below, all in this blueprint and all marked with
-``@changes_state``: that one decorator is where a CSRF check and a role check go (issue 5).
-They take JSON (or a plain form, then answer with a redirect to ``next``); who acts is
-``by`` in the body until logins exist (``_actor``).
+State-changing routes are the ``POST`` ones below, all in this blueprint. The app's guard
+(``hub.web.auth``) checks the login, the role (``hub.web.policy``: ``alerts.*`` endpoints) and
+the CSRF token (``X-CSRF-Token`` header or ``csrf_token`` form field) before they run; here an
+operator may act only on alerts routed to their desk. They take JSON (or a plain form, then
+answer with a redirect to ``next``). Who acts is the logged-in person; without logins (tests,
+a hub without users) it is ``by`` in the body.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -28,6 +30,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -40,7 +43,7 @@ from werkzeug.routing import BuildError
 from hub.alerts import actions
 from hub.alerts.actions import AlertActionError
 from hub.alerts.durations import parse_duration
-from hub.alerts.model import AlertEvent, EngineState, Evaluation, Notification, Silence
+from hub.alerts.model import Alert, AlertEvent, EngineState, Evaluation, Notification, Silence
 from hub.alerts.notify import notification_payload
 from hub.alerts.rulefile import RuleFile
 from hub.alerts.rules import RulesError, RuleSet
@@ -69,7 +72,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("alerts", __name__)
 EXTENSION_KEY = "dcor.alerts"
 MIN_SILENCE_S, MAX_SILENCE_S = 60.0, 30 * 86400.0
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
@@ -105,15 +107,6 @@ def init_app(app: Flask, settings: HubSettings | None) -> None:
 def _web() -> AlertsWeb:
     found: AlertsWeb = current_app.extensions[EXTENSION_KEY]
     return found
-
-
-def changes_state(view: F) -> F:
-    """Marks a state-changing route: the place for CSRF and role checks (issue 5)."""
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return view(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _media_url(item_id: str) -> str | None:
@@ -258,9 +251,26 @@ def _text(body: dict[str, Any], key: str, required: bool = False, limit: int = 2
     return value
 
 
+def _signed_in() -> Any:
+    """The logged-in person the guard of ``hub.web.auth`` put on ``g``, or None."""
+    who = getattr(g, "principal", None)
+    return who if getattr(who, "via", "") in ("session", "token") else None
+
+
 def _actor(body: dict[str, Any]) -> str:
-    """Who acts. Until logins exist (issue 5) the operator types their name."""
+    """Who acts: the logged-in person; without logins, the name the operator typed."""
+    who = _signed_in()
+    if who is not None:
+        return str(who.username)
     return _text(body, "by", required=True, limit=100)
+
+
+def _not_your_desk(alert: Alert) -> tuple[Response, int] | None:
+    who = _signed_in()
+    if who is None or who.role != "operator" or who.desk in alert.desks:
+        return None
+    return json_error(403, "other_desk", f"this alert is routed to {', '.join(alert.desks)}; "
+                      f"you sit at {who.desk or 'no desk'}")
 
 
 def _done(payload: dict[str, Any]) -> Response:
@@ -275,8 +285,12 @@ def _done(payload: dict[str, Any]) -> Response:
 def _act(alert_id: str, make: Callable[[dict[str, Any], str, datetime],
                                        Callable[[EngineState], Evaluation]]
          ) -> Response | tuple[Response, int]:
-    if load_alert(deps().registry, alert_id) is None:
+    alert = load_alert(deps().registry, alert_id)
+    if alert is None:
         return json_error(404, "unknown_alert", f"no alert {alert_id!r}")
+    denied = _not_your_desk(alert)
+    if denied is not None:
+        return denied
     try:
         body = _body()
         who = _actor(body)
@@ -290,14 +304,12 @@ def _act(alert_id: str, make: Callable[[dict[str, Any], str, datetime],
 
 
 @bp.post("/api/v1/alerts/<alert_id>/acknowledge")
-@changes_state
 def api_acknowledge(alert_id: str) -> Response | tuple[Response, int]:
     return _act(alert_id, lambda b, who, now: functools.partial(
         actions.acknowledge, alert_id=alert_id, who=who, note=_text(b, "note"), now=now))
 
 
 @bp.post("/api/v1/alerts/<alert_id>/assign")
-@changes_state
 def api_assign(alert_id: str) -> Response | tuple[Response, int]:
     return _act(alert_id, lambda b, who, now: functools.partial(
         actions.assign, alert_id=alert_id, who=who,
@@ -305,7 +317,6 @@ def api_assign(alert_id: str) -> Response | tuple[Response, int]:
 
 
 @bp.post("/api/v1/alerts/<alert_id>/note")
-@changes_state
 def api_note(alert_id: str) -> Response | tuple[Response, int]:
     return _act(alert_id, lambda b, who, now: functools.partial(
         actions.add_note, alert_id=alert_id, who=who, note=_text(b, "note", required=True),
@@ -313,7 +324,6 @@ def api_note(alert_id: str) -> Response | tuple[Response, int]:
 
 
 @bp.post("/api/v1/alerts/<alert_id>/resolve")
-@changes_state
 def api_resolve(alert_id: str) -> Response | tuple[Response, int]:
     rules = _web().rules()
     return _act(alert_id, lambda b, who, now: functools.partial(
@@ -322,18 +332,19 @@ def api_resolve(alert_id: str) -> Response | tuple[Response, int]:
 
 
 @bp.post("/api/v1/alerts/<alert_id>/silence")
-@changes_state
 def api_silence_alert(alert_id: str) -> Response | tuple[Response, int]:
     """Silence this alert's subject and rule for ``duration`` (e.g. ``4h``)."""
     alert = load_alert(deps().registry, alert_id)
     if alert is None:
         return json_error(404, "unknown_alert", f"no alert {alert_id!r}")
+    denied = _not_your_desk(alert)
+    if denied is not None:
+        return denied
     matchers = {"subject": alert.subject.key, "rule": alert.rule_id}
     return _silence(matchers, alert_id)
 
 
 @bp.post("/api/v1/silences")
-@changes_state
 def api_add_silence() -> Response | tuple[Response, int]:
     """``matchers``: label -> glob, e.g. ``{"kelurahan": "Beji Timur", "area": "camera"}``."""
     try:
@@ -372,7 +383,6 @@ def _silence(matchers: dict[str, str], alert_id: str | None) -> Response | tuple
 
 
 @bp.post("/api/v1/silences/<silence_id>/expire")
-@changes_state
 def api_expire_silence(silence_id: str) -> Response | tuple[Response, int]:
     try:
         _actor(_body())

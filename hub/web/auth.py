@@ -129,6 +129,10 @@ def _is_api() -> bool:
     return request.path.startswith("/api/")
 
 
+def _takes_tokens() -> bool:
+    return _is_api() or request.path == "/metrics"
+
+
 # --- the guard ------------------------------------------------------------------------------
 
 def _identify(sec: SecurityDeps) -> Principal | tuple[Response, int]:
@@ -137,7 +141,7 @@ def _identify(sec: SecurityDeps) -> Principal | tuple[Response, int]:
     auth = request.headers.get("Authorization", "")
     if auth:
         scheme, _, value = auth.partition(" ")
-        if not _is_api() or scheme.lower() != "bearer":
+        if not _takes_tokens() or scheme.lower() != "bearer":
             return _json_error(401, "invalid_token", "bearer tokens are accepted on /api/ only")
         ip = client_ip()
         wait = sec.token_limiter.blocked(ip)
@@ -169,7 +173,7 @@ def _deny(p: Principal, perm: Perm | None) -> Any:
         audit("access", "denied", request.path, actor=p, endpoint=request.endpoint or "",
               method=request.method, needs=str(perm) if perm else "unclassified")
     if not p.authenticated:
-        if _is_api() or request.path == "/healthz":
+        if _takes_tokens() or request.path == "/healthz":
             resp, status = _json_error(401, "login_required", "log in or send a bearer token")
             resp.headers["WWW-Authenticate"] = 'Bearer realm="dcor-hub"'
             return resp, status
@@ -243,15 +247,26 @@ def _after(response: WResponse) -> WResponse:
     return response
 
 
+def install_verified(device_id: str) -> bool:
+    """For templates: was this box's install verified on site? (one query per request)"""
+    found = getattr(g, "_dcor_verified", None)
+    if found is None:
+        from provisioning.service import verified_devices
+
+        found = g._dcor_verified = verified_devices(security().store.registry)
+    return device_id in found
+
+
 def init_auth(app: Flask, deps: SecurityDeps, *, cookie_secure: bool) -> None:
     app.extensions[SECURITY_KEY] = deps
     app.config.update(
         SESSION_COOKIE_NAME="dcor_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=app.config.get("SESSION_COOKIE_SECURE", cookie_secure),
+        SESSION_COOKIE_SECURE=cookie_secure,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
     )
     app.before_request(_guard)
     app.after_request(_after)
-    app.jinja_env.globals.update(csrf_token=csrf_token, current_principal=principal)
+    app.jinja_env.globals.update(csrf_token=csrf_token, current_principal=principal,
+                                 install_verified=install_verified)

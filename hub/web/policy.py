@@ -48,6 +48,22 @@ ENDPOINTS: Final[dict[str, Perm]] = {
     "api.ingest_stats": Perm.VIEW,
     "media.media_file": Perm.VIEW_MEDIA,
     "media.device_media": Perm.VIEW_MEDIA,
+    # Prometheus scrapes with an admin's bearer token (or anonymously with the wall screen).
+    "metrics.metrics": Perm.VIEW,
+    "alerts.console": Perm.VIEW,
+    "alerts.console_rows": Perm.VIEW,
+    "alerts.alert_page": Perm.VIEW,
+    "alerts.api_list": Perm.VIEW,
+    "alerts.api_detail": Perm.VIEW,
+    "alerts.api_stream": Perm.VIEW,
+    "alerts.api_silences": Perm.VIEW,
+    "alerts.api_acknowledge": Perm.ALERT_ACT,
+    "alerts.api_assign": Perm.ALERT_ACT,
+    "alerts.api_note": Perm.ALERT_ACT,
+    "alerts.api_resolve": Perm.ALERT_ACT,
+    "alerts.api_silence_alert": Perm.ALERT_ACT,
+    "alerts.api_add_silence": Perm.ALERT_ACT,
+    "alerts.api_expire_silence": Perm.ALERT_ACT,
 }
 
 ATTR: Final = "_dcor_permission"

@@ -173,8 +173,9 @@ def test_sweep_adds_rows_for_notifications_stored_without_them(registry: Registr
     with registry.session() as s:
         assert ensure_deliveries(s, ("mqtt", CHANNEL), 0, t(100)) == cursor  # no doubles
         assert start_cursor(s, t(100) + timedelta(hours=2)) == cursor  # nothing recent
-    assert sorted(rows_with_channel(registry)) == sorted([(firing, "mqtt"), (firing, CHANNEL), (f"{alert_id}:resolved", "mqtt"),
-                          (f"{alert_id}:resolved", CHANNEL)])
+    resolved = f"{alert_id}:resolved"
+    assert sorted(rows_with_channel(registry)) == sorted([
+        (firing, "mqtt"), (firing, CHANNEL), (resolved, "mqtt"), (resolved, CHANNEL)])
 
 
 def rows_with_channel(registry: Registry) -> list[tuple[str, str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from hub.alerts.rules import DetectionRule
 from hub.alerts.zonecounts import ZoneSamples, detection_rules, zone_counts_query
 from tests.alerts.fakes import FakeInflux
 from tests.alerts.scenario import rules, t
@@ -52,3 +53,38 @@ def test_series_without_place_or_values_are_skipped() -> None:
          "columns": ["time", "count"], "values": [[1, None], ["x", 3], [2_000, 4]]},
     ], t(0))
     assert taken == 1 and len(samples) == 1
+
+
+def test_a_quiet_zone_is_observed_empty_until_forgotten() -> None:
+    jam = detection_rules(rules().by_id.values())
+    influx = FakeInflux()
+    influx.add(t(0), 9)
+    samples = ZoneSamples(remember_s=600)
+    samples.merge(influx.query(zone_counts_query(["car"], 0)), t(1))
+    [busy] = samples.observe(jam, t(1), horizon_s=45)
+    assert busy.active and busy.value == 9
+    samples.prune(t(300))  # the samples are gone, the zone is remembered
+    [quiet] = samples.observe(jam, t(300), horizon_s=45)
+    assert (quiet.active, quiet.value, quiet.subject) == (False, 0.0, busy.subject)
+    samples.prune(t(700))
+    assert samples.observe(jam, t(700), horizon_s=45) == []
+
+
+def test_samples_count_from_the_end_of_their_interval() -> None:
+    """Counts arrive after their interval ends: a 4 s window over 2 s intervals must always
+    hold the newest one, even just before the next arrives."""
+    crowd = [DetectionRule(id="crowd", kind="detection", desk="ops", classes=["car"],
+                           min_count=3, window=4, aggregate="mean")]
+    influx = FakeInflux()
+    for at in range(0, 12, 2):
+        influx.add(t(at), 5)
+    samples = ZoneSamples()
+    samples.merge(influx.query(zone_counts_query(["car"], 0)), t(12.4))
+    window = samples.windows(60)
+    # The newest sample began at t(10) and arrived at ~t(12.3); at t(13.9) the next one is
+    # not in yet, and the window (t(9.9), t(13.9)] still holds it, stamped t(12).
+    for now in (12.4, 13.0, 13.9):
+        [obs] = window.observe(crowd, t(now))
+        assert obs.value == 5.0, now
+        assert obs.active
+    assert window.observe(crowd, t(16.5))[0].value == 0.0  # nothing for a whole window

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -121,7 +122,7 @@ def test_flap_goes_down_and_up(proxy: FaultProxy) -> None:
 
 
 class _Influx(BaseHTTPRequestHandler):
-    bodies: list[bytes] = []
+    bodies: ClassVar[list[bytes]] = []
 
     def log_message(self, format: str, *args: object) -> None:
         pass

@@ -54,7 +54,8 @@ def _ledger(classes: dict[int, int], refused: int = 0) -> DeviceLedger:
     ({1: 2, 2: 2, 3: 2}, [1, 3], 0, 0, 1, False),            # a hole nobody accounts for
     ({1: 2, 2: 2, 3: 0, 4: 2}, [3, 4], 2, 0, 0, True),       # oldest two readings evicted
     ({1: 2, 2: 2, 3: 0, 4: 2}, [1, 3, 4], 2, 1, 0, True),    # one refused new row, one evicted
-    ({1: 2, 2: 2, 3: 2, 4: 2}, [2, 4], 2, 0, 0, False),      # evicted, but not the oldest
+    ({1: 2, 2: 2, 3: 2, 4: 2}, [2, 3, 4], 3, 0, 0, True),    # two evicted rows were stored
+    ({1: 2, 2: 2, 3: 2, 4: 2}, [1, 2, 3], 70, 0, 0, False),  # far more counted than missing
     ({1: 0, 2: 2, 3: 2}, [2, 3], 1, 0, 0, False),            # an alarm went while readings stayed
 ])
 def test_judge(classes: dict[int, int], stored: list[int], dropped: int, refused: int,

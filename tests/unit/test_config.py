@@ -81,7 +81,8 @@ def test_password_is_read_from_its_file(tmp_path: Path) -> None:
         # unknown keys, at the top, nested, and with a mapping value (line of the key)
         ("device_id: abc\nbogus: 1\n", 2, "bogus", "Extra inputs are not permitted"),
         ("device_id: abc\nmqtt:\n  host: h\n  prot: 1883\n", 4, "mqtt.prot", "Extra inputs"),
-        ("device_id: abc\nmqtt:\n  port: 1\n  tls:\n    ca: x\n", 4, "mqtt.tls", "Extra inputs"),
+        ("device_id: abc\nmqtt:\n  port: 1\n  proxy:\n    ca: x\n", 4, "mqtt.proxy",
+         "Extra inputs"),
         ("device_id: abc\nextra_list:\n  - 1\n  - 2\n", 2, "extra_list", "Extra inputs"),
         # wrong types and ranges
         ("device_id: abc\nmqtt:\n  port: high\n", 3, "mqtt.port", "integer"),

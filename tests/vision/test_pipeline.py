@@ -156,3 +156,12 @@ def test_replaying_the_video_file_publishes_people(
     assert any(m["kind"] == "periodic" for _, _, m in sink.snapshots)
     assert pipe.snapshot_now() is not None
     assert sink.snapshots[-1][2]["kind"] == "on_demand"
+
+
+def test_a_disabled_camera_does_not_start(sink: MemorySink) -> None:
+    cam = synthetic(enabled=False)
+    pipe = CameraPipeline(cam, sink, source=SyntheticSource(cam))
+    pipe.start()
+    assert not [t for t in threading.enumerate() if t.name.endswith(":syn1")]
+    assert pipe.health()["state"] == "disabled"
+    pipe.stop()

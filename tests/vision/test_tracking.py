@@ -69,6 +69,8 @@ def test_tracker_keeps_one_id_for_a_walker_and_another_for_a_second() -> None:
 def test_tracker_bridges_a_missed_detection_and_a_low_score() -> None:
     tr = Tracker(max_age=1.0)
     seen = set()
+    dets: list[Detection]
+    weak: list[Detection]
     for i in range(15):
         x = 0.1 + 0.02 * i
         if i in (5, 6):

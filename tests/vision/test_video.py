@@ -89,3 +89,15 @@ def test_encoder_choice() -> None:
     assert choose_encoder("libx264") == ["libx264"]
     assert choose_encoder("h264_v4l2m2m") == ["h264_v4l2m2m", "libx264"]
     assert choose_encoder("auto")[-1] == "libx264"
+
+
+@pytest.mark.parametrize(("data", "want"), [
+    (b"\x00\x00\x00\x01\x09\xf0\x00\x00\x00\x01\x67\x64\x00\x1f", True),  # AUD, then SPS
+    (b"\x00\x00\x01\x67\x42", True),
+    (b"\x00\x00\x00\x01\x65\x88\x84", False),  # an IDR slice alone
+    (b"", False),
+])
+def test_clips_start_only_where_parameter_sets_are(data: bytes, want: bool) -> None:
+    from edge_agent.vision.clips import _has_sps
+
+    assert _has_sps(data) is want

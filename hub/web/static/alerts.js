@@ -22,25 +22,22 @@
     });
   }
 
-  // Extra headers for state-changing requests: a CSRF token when the page carries one.
-  function protectHeaders() {
-    var meta = document.querySelector('meta[name="csrf-token"]');
-    var headers = {"Content-Type": "application/json", "Accept": "application/json"};
-    if (meta) { headers["X-CSRF-Token"] = meta.getAttribute("content"); }
-    return headers;
-  }
-
   function submitAction(form) {
     var body = {};
     new FormData(form).forEach(function (value, key) { body[key] = String(value); });
-    body.by = operator ? operator.value.trim() : "";
-    if (!body.by) {
-      say(strings.needName, true);
-      if (operator) { operator.focus(); }
-      return;
-    }
+    var headers = {"Content-Type": "application/json", "Accept": "application/json"};
+    if (body.csrf_token) { headers["X-CSRF-Token"] = body.csrf_token; }  // the form's token
+    delete body.csrf_token;
     delete body.next;
-    fetch(form.action, {method: "POST", headers: protectHeaders(), body: JSON.stringify(body),
+    if (operator) {  // nobody logged in: the typed name says who acts
+      body.by = operator.value.trim();
+      if (!body.by) {
+        say(strings.needName, true);
+        operator.focus();
+        return;
+      }
+    }
+    fetch(form.action, {method: "POST", headers: headers, body: JSON.stringify(body),
                         credentials: "same-origin"})
       .then(function (resp) {
         return resp.json().then(function (data) { return {ok: resp.ok, data: data}; });
