@@ -58,6 +58,9 @@ def run_scenario(sc: Scenario, length: str, spec: LabSpec, root: Path,
     checks = {"no_loss": result["lost"] == 0, "drained": drained,
               "no_crash": result["crashes"] == 0,
               "integrity": result["integrity_failures"] == 0, **ctx.checks}
+    if result.get("influx_refused_lines_injected"):
+        # The one bad line is refused alone (bisection), counted, and nothing else is lost.
+        checks["bad_line_isolated"] = result["hub"].get("influx_refused_lines", 0) >= 1
     if sc.name == "outbox_cap_offline":
         checks["drops_exact"] = result["drops_exact"]
         checks["evicted_some"] = result["evicted"] > 0

@@ -122,19 +122,25 @@ def influx_errors(lab: Lab, d: float, ctx: Context, rnd: random.Random) -> None:
     front = lab.front
     assert front is not None
     victim = lab.devices[0]
-    _, last, _ = outbox_figures(lab.root / "agents" / victim / "outbox.sqlite")
-    bad_seq = last + max(2, int(lab.spec.rate))  # produced about a second from now
-    ctx.refused_by_influx = {victim: {bad_seq}}
-    phases = [
-        HttpFault("status", code=500),
-        HttpFault("status", code=503, retry_after_s=2),
-        HttpFault("status", code=429, retry_after_s=1),
-        HttpFault("poison", needles=(f"device={victim},".encode(), f" seq={bad_seq}i,".encode())),
-        HttpFault("max_body", max_bytes=8 * 1024),
-        HttpFault("hang"),
+
+    def poison() -> HttpFault:
+        # A reading the victim produces about a second into this phase.
+        _, last, _ = outbox_figures(lab.root / "agents" / victim / "outbox.sqlite")
+        bad = last + max(2, int(lab.spec.rate))
+        ctx.refused_by_influx = {victim: {bad}}
+        return HttpFault("poison", needles=(b"health,", f"device={victim},".encode(),
+                                            f"seq={bad}i".encode()))
+
+    phases: list[Callable[[], HttpFault]] = [
+        lambda: HttpFault("status", code=500),
+        lambda: HttpFault("status", code=503, retry_after_s=2),
+        lambda: HttpFault("status", code=429, retry_after_s=1),
+        poison,
+        lambda: HttpFault("max_body", max_bytes=8 * 1024),
+        lambda: HttpFault("hang"),
     ]
-    for f in phases:
-        front.set(f)
+    for make in phases:
+        front.set(make())
         _sleep(d / len(phases))
         front.set(HttpFault())
         _sleep(min(2.0, d / 12))

@@ -110,7 +110,14 @@ def cmd_security(args: argparse.Namespace) -> int:
         return 2
 
 
+def cmd_rollout(args: argparse.Namespace) -> int:
+    from hub.rollout.cli import cmd_rollout as run
+
+    return run(args, _settings(args))
+
+
 def main(argv: list[str] | None = None) -> int:
+    from hub.rollout.cli import add_parsers as add_rollout_parsers
     from hub.security.cli import add_parsers as add_security_parsers
 
     parser = argparse.ArgumentParser(prog="dcor-hub", description="dcor-fleet hub")
@@ -134,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--data-dir", default=None, help="keep state here (default: temporary)")
     demo.set_defaults(func=cmd_demo)
     add_security_parsers(sub)
+    add_rollout_parsers(sub)
+    sub.choices["rollout"].set_defaults(func=cmd_rollout)
     for name in ("users", "tokens"):
         sub.choices[name].set_defaults(func=cmd_security)
     args = parser.parse_args(argv)

@@ -75,6 +75,14 @@ class HubSettings(BaseModel):
     web_proxy_hops: int = Field(
         0, ge=0, le=5, description="Trusted reverse proxies in front (X-Forwarded-For)")
 
+    config_signing_key_path: Path | None = Field(
+        None, description="Ed25519 key signing desired configuration; default "
+                          "<security_dir>/signing.key (written by dcor-provision init-hub)")
+    config_model_base_url: str = Field(
+        "", description="Base URL boxes fetch model files from (this hub's web app, "
+                        "e.g. https://hub.example:8080); '' = no models in documents")
+    rollout_interval_s: float = Field(1.0, gt=0, le=60, description="Rollout engine period")
+
     web_host: str = Field("127.0.0.1")
     web_port: int = Field(8080, ge=0, le=65535)
     secret_key: SecretStr = Field(SecretStr(""), description="Flask session key; random if ''")

@@ -292,3 +292,6 @@ class DeliveryWorker:
             except SQLAlchemyError:
                 log.exception("%s: the registry failed; trying again", self.channel.name)
                 self._stop.wait(self.poll_s)
+            except Exception:  # a bug must not end deliveries for good
+                log.exception("%s: delivery round failed; trying again", self.channel.name)
+                self._stop.wait(self.poll_s)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,7 @@ class RuleFile:
         self._sig: _Signature | None = None
         self._digest = ""
         self._last_broken = ""  # the broken version last reported, so each is logged once
+        self._lock = threading.Lock()
         if self.path is None:
             self._rules = default_rules()
         else:
@@ -59,9 +61,14 @@ class RuleFile:
         return str(self.path) if self.path is not None else "(packaged defaults)"
 
     def current(self) -> RuleSet:
-        """The newest valid rules; reloads first when the file changed since the last look."""
+        """The newest valid rules; reloads first when the file changed since the last look.
+        Safe from several threads (the web app's requests)."""
         if self.path is None:
             return self._rules
+        with self._lock:
+            return self._current()
+
+    def _current(self) -> RuleSet:
         try:
             sig = self._stat()
         except RulesError as exc:

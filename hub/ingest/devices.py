@@ -16,8 +16,10 @@ from dcor_wire import payloads
 from hub.ingest.validate import SiteTags
 from hub.registry.db import Registry
 from hub.registry.models import Device, IngestWorkerStats, MediaItem, Site
+from hub.rollout.reports import record_reports
 
 REFRESH_S = 5.0
+RACE_WINDOW_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class DeviceUpdate:
     last_seq: int = 0
     seen: bool = False
     clock_offset_s: float | None = None  # set when the hub quarantined its points
+    config_report: payloads.ConfigReported | None = None  # newest in the batch
 
 
 @dataclass
@@ -76,8 +79,11 @@ class DeviceDirectory:
             return
         now = datetime.now(UTC)
         with self.registry.session() as s:
+            # Several ingest workers update the same rows: on PostgreSQL the rows are locked
+            # (in id order, so two workers cannot deadlock) while read and written back.
             devices = {d.id: d for d in s.scalars(
-                select(Device).where(Device.id.in_(list(updates))))}
+                select(Device).where(Device.id.in_(list(updates)))
+                .order_by(Device.id).with_for_update())}
             for dev_id, up in updates.items():
                 d = devices.get(dev_id)
                 if d is None:
@@ -92,7 +98,7 @@ class DeviceDirectory:
                         d.boot_id = up.state.boot_id
                         d.config_version = up.state.config_version
                         d.health_interval_s = up.state.health_interval_s
-                if up.health is not None:
+                if up.health is not None and not _newer_stored(d, up.health, now):
                     d.last_health = _health_dict(up.health)
                     d.last_health_at = now
                 if up.clock_offset_s is not None:
@@ -101,6 +107,10 @@ class DeviceDirectory:
                                      "clock_offset_s": round(up.clock_offset_s)}
                 if up.last_seq > (d.last_seq or 0):
                     d.last_seq = up.last_seq
+            reports = {dev: up.config_report for dev, up in updates.items()
+                       if up.config_report is not None and dev in devices}
+            if reports:
+                record_reports(s, reports)
 
     def record_media(self, records: list[MediaRecord]) -> None:
         if not records:
@@ -132,6 +142,20 @@ class DeviceDirectory:
                 s.add(row)
             row.counters = counters
             row.updated_at = datetime.now(UTC)
+
+
+def _newer_stored(d: Device, health: payloads.Health, now: datetime) -> bool:
+    """Another worker stored a newer health of this device a moment ago (workers race).
+
+    Only a recent one counts: a box whose clock was set back must not stay stuck on the
+    health it reported from the future."""
+    stored_ts = (d.last_health or {}).get("ts")
+    at = d.last_health_at
+    if not isinstance(stored_ts, int) or at is None or stored_ts <= health.ts:
+        return False
+    if at.tzinfo is None:  # SQLite hands back naive datetimes (stored as UTC)
+        at = at.replace(tzinfo=UTC)
+    return (now - at).total_seconds() < RACE_WINDOW_S
 
 
 def _health_dict(h: payloads.Health) -> dict[str, Any]:

@@ -86,9 +86,17 @@ def clip_chunk_lines(dev: str, site: Any, camera: str, meta: ClipChunkMeta,
                        meta.ts)])
 
 
+def config_reported_lines(dev: str, site: Any, r: payloads.ConfigReported) -> list[str]:
+    fields = {"seq": r.seq, "version": r.version, "desired_version": r.desired_version,
+              "reason": r.reason, "error": r.error[:256], "rollout": r.rollout}
+    return _keep([line("config_reports", {**_tags(dev, site), "status": r.status}, fields,
+                       r.ts)])
+
+
 JSON_KINDS: dict[str, tuple[type[msgspec.Struct], Callable[[str, Any, Any], list[str]]]] = {
     topics.STATE: (payloads.State, state_lines),
     topics.HEALTH: (payloads.Health, health_lines),
     topics.DETECTIONS: (payloads.Detections, detections_lines),
     topics.EVENTS: (payloads.Event, event_lines),
+    topics.CONFIG_REPORTED: (payloads.ConfigReported, config_reported_lines),
 }

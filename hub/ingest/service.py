@@ -177,6 +177,11 @@ class IngestService:
                 elif isinstance(r.payload, payloads.Health) and (
                         up.health is None or r.payload.ts >= up.health.ts):
                     up.health = r.payload
+                elif isinstance(r.payload, payloads.ConfigReported) and (
+                        up.config_report is None
+                        or (r.payload.ts, r.payload.seq) > (up.config_report.ts,
+                                                            up.config_report.seq)):
+                    up.config_report = r.payload
             else:
                 self._count_rejection(r)
                 if r.device_id and r.seq is not None and r.reason != "unknown_device":

@@ -9,6 +9,7 @@ process and removes a data folder it created.
 
 from hub.localservices.influxd import InfluxProcess
 from hub.localservices.mosquitto import MosquittoProcess, TlsListener, mqtt_connack
+from hub.localservices.postgres import PostgresProcess
 from hub.localservices.process import (
     APT_HINT,
     LocalServiceError,
@@ -25,6 +26,7 @@ __all__ = [
     "InfluxProcess",
     "LocalServiceError",
     "MosquittoProcess",
+    "PostgresProcess",
     "ServiceNotInstalledError",
     "ServiceProcess",
     "ServiceStartError",

@@ -23,6 +23,7 @@ class Registry:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_schema(self) -> None:
+        import hub.rollout.tables
         import hub.security.models  # noqa: F401  (users, tokens, audit: same metadata)
 
         Base.metadata.create_all(self.engine)

@@ -21,7 +21,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
-    Float,
     Index,
     Integer,
     String,
@@ -132,4 +131,3 @@ class RolloutDeviceRow(Base):
     outcome: Mapped[str] = mapped_column(String(16), default="")  # ok | failed
     outcome_reason: Mapped[str] = mapped_column(String(500), default="")
     settled_at: Mapped[datetime | None] = mapped_column(_TS, nullable=True)
-    settle_mono: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -60,7 +60,7 @@ def _one(args: MultiDict[str, str], key: str) -> str | None:
     values = args.getlist(key)
     if len(values) > 1:
         raise FilterError(f"give {key!r} at most once")
-    return values[0].strip() or None if values else None
+    return (values[0].strip() or None) if values else None
 
 
 def parse_filter(args: MultiDict[str, str], desks: Mapping[str, object]) -> AlertFilter:

@@ -30,9 +30,7 @@ from flask import (
     Response,
     abort,
     current_app,
-    g,
     jsonify,
-    redirect,
     render_template,
     request,
     stream_with_context,
@@ -43,7 +41,7 @@ from werkzeug.routing import BuildError
 from hub.alerts import actions
 from hub.alerts.actions import AlertActionError
 from hub.alerts.durations import parse_duration
-from hub.alerts.model import Alert, AlertEvent, EngineState, Evaluation, Notification, Silence
+from hub.alerts.model import AlertEvent, EngineState, Evaluation, Notification, Silence
 from hub.alerts.notify import notification_payload
 from hub.alerts.rulefile import RuleFile
 from hub.alerts.rules import RulesError, RuleSet
@@ -52,6 +50,7 @@ from hub.settings import HubSettings
 from hub.web import alertlabels as labels
 from hub.web.alertdata import (
     STATES,
+    AlertFilter,
     FilterError,
     alert_json,
     detail_json,
@@ -62,10 +61,19 @@ from hub.web.alertdata import (
     parse_filter,
     texts_of,
 )
+from hub.web.alertforms import (
+    BadRequest,
+    actor,
+    body_of,
+    done,
+    not_your_desk,
+    silence_json,
+    text,
+)
 from hub.web.alertstream import NotificationFeed, parse_cursor, stream
 from hub.web.deps import deps
 from hub.web.errors import json_error
-from hub.web.timefmt import display_wib, time_json
+from hub.web.timefmt import display_wib
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +146,16 @@ def console() -> str | tuple[str, int]:
         f = parse_filter(request.args, ctx["rules"].desk_by_id)
     except FilterError as exc:
         return render_template("alerts.html", error=str(exc), alerts=[], filter=None,
-                               **_console_extras(), **ctx), 400
+                               back=url_for("alerts.console"), **_console_extras(), **ctx), 400
     return render_template("alerts.html", error=None, filter=f,
-                           alerts=list_alerts(deps().registry, f), **_console_extras(), **ctx)
+                           alerts=list_alerts(deps().registry, f),
+                           back=_console_url(f),
+                           **_console_extras(), **ctx)
+
+
+def _console_url(f: AlertFilter) -> str:
+    args: dict[str, Any] = f.query_args()
+    return url_for("alerts.console", **args)
 
 
 def _console_extras() -> dict[str, Any]:
@@ -155,7 +170,8 @@ def console_rows() -> str | tuple[str, int]:
         f = parse_filter(request.args, ctx["rules"].desk_by_id)
     except FilterError as exc:
         return str(exc), 400
-    return render_template("_alert_rows.html", alerts=list_alerts(deps().registry, f), **ctx)
+    return render_template("_alert_rows.html", alerts=list_alerts(deps().registry, f),
+                           back=_console_url(f), **ctx)
 
 
 @bp.get("/alerts/<alert_id>")
@@ -223,64 +239,10 @@ def api_stream() -> Response | tuple[Response, int]:
 def api_silences() -> Response:
     with deps().registry.session() as s:
         found = active_silences(s, deps().now())
-    return jsonify([_silence_json(x) for x in found])
+    return jsonify([silence_json(x) for x in found])
 
 
 # --- actions ---------------------------------------------------------------------------------
-
-class _BadRequest(ValueError):
-    pass
-
-
-def _body() -> dict[str, str]:
-    data: Any = request.get_json(silent=True) if request.is_json else request.form.to_dict()
-    if not isinstance(data, dict):
-        raise _BadRequest("the body must be a JSON object")
-    if not all(isinstance(v, str | dict) for v in data.values()):
-        raise _BadRequest("every value must be a string")
-    return data
-
-
-def _text(body: dict[str, Any], key: str, required: bool = False, limit: int = 2000) -> str:
-    value = body.get(key, "")
-    value = value.strip() if isinstance(value, str) else ""
-    if required and not value:
-        raise _BadRequest(f"give {key!r}")
-    if len(value) > limit:
-        raise _BadRequest(f"{key!r} is at most {limit} characters")
-    return value
-
-
-def _signed_in() -> Any:
-    """The logged-in person the guard of ``hub.web.auth`` put on ``g``, or None."""
-    who = getattr(g, "principal", None)
-    return who if getattr(who, "via", "") in ("session", "token") else None
-
-
-def _actor(body: dict[str, Any]) -> str:
-    """Who acts: the logged-in person; without logins, the name the operator typed."""
-    who = _signed_in()
-    if who is not None:
-        return str(who.username)
-    return _text(body, "by", required=True, limit=100)
-
-
-def _not_your_desk(alert: Alert) -> tuple[Response, int] | None:
-    who = _signed_in()
-    if who is None or who.role != "operator" or who.desk in alert.desks:
-        return None
-    return json_error(403, "other_desk", f"this alert is routed to {', '.join(alert.desks)}; "
-                      f"you sit at {who.desk or 'no desk'}")
-
-
-def _done(payload: dict[str, Any]) -> Response:
-    if request.is_json:
-        return jsonify(payload)
-    target = request.form.get("next", "")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("alerts.console")
-    return redirect(target, code=303)  # type: ignore[return-value]
-
 
 def _act(alert_id: str, make: Callable[[dict[str, Any], str, datetime],
                                        Callable[[EngineState], Evaluation]]
@@ -288,38 +250,38 @@ def _act(alert_id: str, make: Callable[[dict[str, Any], str, datetime],
     alert = load_alert(deps().registry, alert_id)
     if alert is None:
         return json_error(404, "unknown_alert", f"no alert {alert_id!r}")
-    denied = _not_your_desk(alert)
+    denied = not_your_desk(alert)
     if denied is not None:
         return denied
     try:
-        body = _body()
-        who = _actor(body)
+        body = body_of()
+        who = actor(body)
         now = deps().now()
         AlertStore(deps().registry, "web").act(make(body, who, now), now)
-    except _BadRequest as exc:
+    except BadRequest as exc:
         return json_error(400, "invalid_body", str(exc))
     except AlertActionError as exc:
         return json_error(409, "not_possible", str(exc))
-    return _done({"ok": True, "id": alert_id})
+    return done({"ok": True, "id": alert_id})
 
 
 @bp.post("/api/v1/alerts/<alert_id>/acknowledge")
 def api_acknowledge(alert_id: str) -> Response | tuple[Response, int]:
     return _act(alert_id, lambda b, who, now: functools.partial(
-        actions.acknowledge, alert_id=alert_id, who=who, note=_text(b, "note"), now=now))
+        actions.acknowledge, alert_id=alert_id, who=who, note=text(b, "note"), now=now))
 
 
 @bp.post("/api/v1/alerts/<alert_id>/assign")
 def api_assign(alert_id: str) -> Response | tuple[Response, int]:
     return _act(alert_id, lambda b, who, now: functools.partial(
         actions.assign, alert_id=alert_id, who=who,
-        assignee=_text(b, "assignee", required=True, limit=100), now=now))
+        assignee=text(b, "assignee", required=True, limit=100), now=now))
 
 
 @bp.post("/api/v1/alerts/<alert_id>/note")
 def api_note(alert_id: str) -> Response | tuple[Response, int]:
     return _act(alert_id, lambda b, who, now: functools.partial(
-        actions.add_note, alert_id=alert_id, who=who, note=_text(b, "note", required=True),
+        actions.add_note, alert_id=alert_id, who=who, note=text(b, "note", required=True),
         now=now))
 
 
@@ -327,7 +289,7 @@ def api_note(alert_id: str) -> Response | tuple[Response, int]:
 def api_resolve(alert_id: str) -> Response | tuple[Response, int]:
     rules = _web().rules()
     return _act(alert_id, lambda b, who, now: functools.partial(
-        actions.resolve_alert, rules, alert_id=alert_id, who=who, note=_text(b, "note"),
+        actions.resolve_alert, rules, alert_id=alert_id, who=who, note=text(b, "note"),
         now=now))
 
 
@@ -337,7 +299,7 @@ def api_silence_alert(alert_id: str) -> Response | tuple[Response, int]:
     alert = load_alert(deps().registry, alert_id)
     if alert is None:
         return json_error(404, "unknown_alert", f"no alert {alert_id!r}")
-    denied = _not_your_desk(alert)
+    denied = not_your_desk(alert)
     if denied is not None:
         return denied
     matchers = {"subject": alert.subject.key, "rule": alert.rule_id}
@@ -348,27 +310,27 @@ def api_silence_alert(alert_id: str) -> Response | tuple[Response, int]:
 def api_add_silence() -> Response | tuple[Response, int]:
     """``matchers``: label -> glob, e.g. ``{"kelurahan": "Beji Timur", "area": "camera"}``."""
     try:
-        matchers = _body().get("matchers")
+        matchers = body_of().get("matchers")
         if not isinstance(matchers, dict) or not matchers or not all(
                 isinstance(k, str) and isinstance(v, str) and k and v
                 for k, v in matchers.items()):
-            raise _BadRequest("matchers must be a non-empty object of label: glob strings")
-    except _BadRequest as exc:
+            raise BadRequest("matchers must be a non-empty object of label: glob strings")
+    except BadRequest as exc:
         return json_error(400, "invalid_body", str(exc))
     return _silence(matchers, None)
 
 
 def _silence(matchers: dict[str, str], alert_id: str | None) -> Response | tuple[Response, int]:
     try:
-        body = _body()
-        who, reason = _actor(body), _text(body, "reason", required=True, limit=500)
+        body = body_of()
+        who, reason = actor(body), text(body, "reason", required=True, limit=500)
         try:
-            seconds = parse_duration(_text(body, "duration", required=True, limit=20))
+            seconds = parse_duration(text(body, "duration", required=True, limit=20))
         except ValueError as exc:
-            raise _BadRequest(str(exc)) from exc
+            raise BadRequest(str(exc)) from exc
         if not MIN_SILENCE_S <= seconds <= MAX_SILENCE_S:
-            raise _BadRequest("a silence lasts from 1 minute to 30 days")
-    except _BadRequest as exc:
+            raise BadRequest("a silence lasts from 1 minute to 30 days")
+    except BadRequest as exc:
         return json_error(400, "invalid_body", str(exc))
     now = deps().now()
     silence = Silence(secrets.token_hex(8), tuple(sorted(matchers.items())), reason, who, now,
@@ -379,20 +341,14 @@ def _silence(matchers: dict[str, str], alert_id: str | None) -> Response | tuple
         event = AlertEvent(f"{alert_id}:silenced:{silence.id}", alert_id, "silenced", now, who,
                            f"{reason} ({display_wib(silence.ends_at)})")
         store.save(Evaluation(EngineState(), events=(event,)), now)
-    return _done({"ok": True, "silence": _silence_json(silence)})
+    return done({"ok": True, "silence": silence_json(silence)})
 
 
 @bp.post("/api/v1/silences/<silence_id>/expire")
 def api_expire_silence(silence_id: str) -> Response | tuple[Response, int]:
     try:
-        _actor(_body())
-    except _BadRequest as exc:
+        actor(body_of())
+    except BadRequest as exc:
         return json_error(400, "invalid_body", str(exc))
     AlertStore(deps().registry, "web").expire_silence(silence_id[:64], deps().now())
-    return _done({"ok": True, "id": silence_id})
-
-
-def _silence_json(s: Silence) -> dict[str, Any]:
-    return {"id": s.id, "matchers": dict(s.matchers), "reason": s.reason,
-            "created_by": s.created_by, "starts_at": time_json(s.starts_at),
-            "ends_at": time_json(s.ends_at)}
+    return done({"ok": True, "id": silence_id})

@@ -202,6 +202,7 @@ def test_crowd_rule_fires_on_the_video_replay(fleet: Fleet, receiver: WebhookRec
         assert body["text"]["en"].startswith("Warning: Detections over threshold — zone walkway")
         with fleet.registry.session() as s:
             row = s.scalars(select(AlertRow).where(AlertRow.rule == "crowd")).one()
+            assert row.fired_at is not None
             held = (row.fired_at - row.since).total_seconds()
         assert held >= 5.0  # the for-duration held before it fired
     finally:
