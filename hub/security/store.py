@@ -6,6 +6,7 @@ message, so a guesser learns nothing about which part was wrong.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,8 +21,12 @@ from hub.security.models import ApiToken, User, WebSession
 from hub.security.ratelimit import lockout_until
 
 ROLES: Final = ("operator", "technician", "admin")
-# The room's desks (DESIGN: kominfo, dishub, damkar, dinkes, satpol PP, population services).
-DESKS: Final = ("kominfo", "dishub", "damkar", "dinkes", "satpolpp", "dukcapil")
+@functools.cache
+def desks() -> tuple[str, ...]:
+    """The room's desks: one list for the whole hub, the one the alert rules route to."""
+    from hub.alerts.rules import default_rules
+
+    return tuple(d.id for d in default_rules().desks)
 MAX_TOKEN_TTL: Final = timedelta(days=30)
 
 
@@ -90,8 +95,8 @@ class SecurityStore:
                     display_name: str = "") -> Principal:
         if role not in ROLES:
             raise UserError(f"role must be one of {', '.join(ROLES)}")
-        if role == "operator" and desk not in DESKS:
-            raise UserError(f"an operator needs a desk: one of {', '.join(DESKS)}")
+        if role == "operator" and desk not in desks():
+            raise UserError(f"an operator needs a desk: one of {', '.join(desks())}")
         if role != "operator" and desk:
             raise UserError("only operators sit at a desk")
         if not (3 <= len(username) <= 64) or not username.replace("-", "").replace(

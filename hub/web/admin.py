@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, redirect, render_template, reque
 
 from hub.security.audit import RESULTS
 from hub.security.passwords import PasswordPolicyError
-from hub.security.store import DESKS, ROLES, UserError
+from hub.security.store import ROLES, UserError, desks
 from hub.web.auth import audit, security
 from hub.web.policy import Perm, requires
 from hub.web.timefmt import display_wib
@@ -20,7 +20,7 @@ AUDIT_LIMIT: Final = 200
 
 def _users_page(status: int = 200, error: str = "") -> Any:
     return render_template("admin_users.html", users=security().store.list_users(),
-                           roles=ROLES, desks=DESKS, error=error), status
+                           roles=ROLES, desks=desks(), error=error), status
 
 
 @bp.get("/admin/users")

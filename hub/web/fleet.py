@@ -6,6 +6,7 @@ render what this module returns, so the page, the JSON API and the tests agree.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Callable
@@ -110,6 +111,7 @@ def compute_state(rec: DeviceRecord, now: datetime) -> str:
     )
 
 
+@functools.cache  # msgspec evaluates the annotations on every call: slow per device
 def _contract_defaults() -> dict[str, Any]:
     """Health fields whose wire default is a value (omitted on the wire when equal to it)."""
     out: dict[str, Any] = {}
@@ -126,7 +128,7 @@ def normalize_health(raw: dict[str, Any] | None) -> dict[str, Any] | None:
     ``outbox_depth`` means 0); optional sources that were absent stay absent."""
     if raw is None:
         return None
-    out = {k: v for k, v in _contract_defaults().items() if k not in raw}
+    out = {k: v for k, v in _contract_defaults().items() if k not in raw}  # a copy
     out.update(raw)
     return out
 
