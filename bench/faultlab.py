@@ -36,6 +36,7 @@ from hub.registry.models import Device, IngestWorkerStats
 from provisioning.registry_ops import SiteSpec, register_device
 
 PY = sys.executable
+REPO_ROOT = Path(__file__).resolve().parent.parent  # `bench` is not installed: run from here
 HUB_WORKER = "w1"
 # The production broker settings that matter here (firmware_configs/mosquitto/dcor.conf).
 BROKER_CONFIG = ["max_queued_messages 250000", "max_queued_bytes 0",
@@ -166,7 +167,7 @@ class Lab:
     def start_host(self, host: Host) -> None:
         with open(host.log_path, "ab") as log:
             host.proc = subprocess.Popen([PY, "-m", "bench.agenthost", str(host.spec_path)],
-                                         stdout=log, stderr=subprocess.STDOUT)
+                                         stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
 
     def start_hub(self) -> None:
         with open(self.root / "hub.log", "ab") as log:

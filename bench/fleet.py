@@ -58,6 +58,7 @@ class SimFleet:
     _thread: threading.Thread | None = None
     _sel: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
     _timers: list[tuple[float, int, int, str]] = field(default_factory=list)
+    _producing: bool = True
 
     def start(self) -> SimFleet:
         self._links = [_Link(i, SimDevice(d, self.outbox_dir / f"{d}.sqlite", self.cfg),
@@ -82,6 +83,10 @@ class SimFleet:
             self._thread.join(timeout + 5)
         for link in self._links:
             link.device.close()
+
+    def pause(self) -> None:
+        """Stop producing; connections stay up so the outboxes drain."""
+        self._producing = False
 
     def connected(self) -> int:
         return sum(1 for link in self._links if link.device.connected)
@@ -129,10 +134,12 @@ class SimFleet:
                 self._connect(link, i)
                 continue
             if what == "health":
-                link.device.produce_health()
+                if self._producing:
+                    link.device.produce_health()
                 period = self.cfg.health_interval_s
             else:
-                link.device.produce_detections(int(self.cfg.detections_interval_s * 1000))
+                if self._producing:
+                    link.device.produce_detections(int(self.cfg.detections_interval_s * 1000))
                 period = self.cfg.detections_interval_s
             heapq.heappush(self._timers, (now + period, i, order, what))
 

@@ -16,13 +16,14 @@ Every message must then be a point in InfluxDB. One JSON line: ``messages``,
 from __future__ import annotations
 
 import argparse
+import io
 import select
 import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bench import rawpub, synth
 from bench.common import ProcSampler, emit, machine, note
@@ -84,7 +85,7 @@ def receive_with_mosquitto_sub(port: int, count: int, publish: Publishers) -> fl
         cmd += ["-t", f]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
     assert proc.stdout is not None
-    out = proc.stdout
+    out = cast(io.BufferedReader, proc.stdout)
     try:
         # Ready when a probe published now comes back (polled, not slept for).
         wait_until(lambda: _probe(port) and select.select([out], [], [], 0.2)[0]
@@ -104,6 +105,7 @@ def receive_with_mosquitto_sub(port: int, count: int, publish: Publishers) -> fl
     finally:
         proc.terminate()
         proc.wait(10)
+        out.close()
     if seen < count:
         raise RuntimeError(f"mosquitto_sub received {seen} of {count}")
     return elapsed
@@ -173,7 +175,8 @@ def run(devices: int, messages: int, workers: int, publishers: int) -> dict[str,
                 hub, messages, Publishers(broker.port, data, publishers), timeout=900)
             services = sampler.stop()
             note(f"hub: {messages / hub_s:.0f}/s; counting points")
-            stored = wait_until(lambda: count_points(influx, "bench") or None, timeout=60)
+            stored = int(wait_until(lambda: count_points(influx, "bench") or None,
+                                    timeout=60) or 0)
         finally:
             hub.close()
     broker_rate = messages / broker_s

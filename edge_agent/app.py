@@ -28,6 +28,7 @@ from edge_agent.remoteconf.gate import Probe
 from edge_agent.remoteconf.keys import load_hub_key
 from edge_agent.remoteconf.manager import ConfigManager
 from edge_agent.remoteconf.stages import diff_stages
+from edge_agent.sdnotify import Notifier
 from edge_agent.telemetry import Priority
 from edge_agent.uplink import Uplink
 
@@ -73,6 +74,9 @@ class Agent:
         self.commands = Commands()
         self.uplink = self._new_uplink(cfg)
         self.health = HealthCollector(cfg.health.disk_path)
+        # systemd (Type=notify, WatchdogSec): READY=1 once started, WATCHDOG=1 from the
+        # health loop, so a hung agent is restarted; a no-op outside systemd.
+        self.notifier = Notifier()
         self._threads: list[threading.Thread] = []
         self._health_stop = threading.Event()
         self.metrics: MetricsServer | None = None
@@ -230,10 +234,22 @@ class Agent:
                 self.put(topics.HEALTH, self.health_fields(), Priority.HEALTH)
             except ValueError:
                 log.exception("health sample refused by its own schema")
+            self.notifier.watchdog()
             next_at += interval
             # If we fell far behind (suspended box), skip missed ticks instead of bursting.
             next_at = max(next_at, time.monotonic())
-            stop.wait(max(0.0, next_at - time.monotonic()))
+            self._wait_pinging(stop, next_at)
+
+    def _wait_pinging(self, stop: threading.Event, until: float) -> None:
+        """Wait for the next health tick; ping the watchdog on the way when its period is
+        shorter than the health interval."""
+        every = self.notifier.ping_every_s
+        while True:
+            left = until - time.monotonic()
+            if left <= 0 or stop.wait(min(left, every) if every else left):
+                return
+            if until - time.monotonic() > 0:
+                self.notifier.watchdog()
 
     def _start_health(self) -> None:
         self._health_stop = threading.Event()
@@ -270,8 +286,6 @@ class Agent:
             self._stop_health()
             self.health = HealthCollector(new.health.disk_path)
             self._start_health()
-        if ch.metrics:
-            self._restart_metrics()
         if ch.uplink:
             # Broker and outbox tuning are read by the uplink when it is built.
             self.outbox.max_bytes = new.outbox.max_bytes
@@ -280,6 +294,8 @@ class Agent:
             self.uplink.start()
         else:
             self.uplink.publish_state()
+        if ch.metrics or (ch.uplink and self.metrics is not None):
+            self._restart_metrics()  # it reads the uplink it was given
         return ch.names()
 
     def _restart_metrics(self) -> None:
@@ -316,8 +332,10 @@ class Agent:
         self.remote.start(self)
         log.info("agent %s started (boot %s, next seq %d, cameras %s)", self.cfg.device_id,
                  self.boot_id, self.outbox.next_seq, sorted(self.pipelines) or "none")
+        self.notifier.ready(f"device {self.cfg.device_id}, boot {self.boot_id}")
 
     def stop(self) -> None:
+        self.notifier.stopping()
         self.stop_event.set()
         self.remote.stop()
         self._health_stop.set()

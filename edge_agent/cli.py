@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
+from pathlib import Path
 
 from edge_agent.config import ConfigError, load_config
+from edge_agent.install import add_install_parser, run_install
+from edge_agent.logs import LOG_FORMATS, resolve_format, setup_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,6 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run the agent")
     run.add_argument("--config", required=True, help="agent.yaml")
     run.add_argument("--log-level", default="INFO")
+    run.add_argument("--log-format", choices=LOG_FORMATS, default=None,
+                     help="text or json (default: $DCOR_LOG_FORMAT, else text)")
+    run.add_argument("--log-file", type=Path, default=None,
+                     help="also write JSON lines here (rotated by logrotate)")
     val = sub.add_parser("validate", help="check a configuration file and print its errors")
     val.add_argument("config")
     models = sub.add_parser("models", help="detection models")
@@ -24,7 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     fetch.add_argument("--dir", default=None, help="target folder (default: where profiles "
                        "expect it)")
     fetch.add_argument("--url", default=None, help="mirror of the official archive")
+    add_install_parser(sub)
     args = parser.parse_args(argv)
+
+    if args.command == "install":
+        return run_install(args)
 
     if args.command == "models":
         return _models_fetch(args.dir, args.url)
@@ -38,13 +48,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.config}: valid (device {cfg.device_id}, profile {cfg.profile or '-'})")
         return 0
 
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
+        log_format = resolve_format(args.log_format)
         cfg = load_config(args.config)
-    except ConfigError as exc:
+    except (ConfigError, ValueError) as exc:
         print(exc, file=sys.stderr)
         return 2
+    setup_logging(args.log_level, log_format, log_file=args.log_file,
+                  fields={"service": "dcor-agent", "device": cfg.device_id})
     from edge_agent.app import Agent, check_secret_files
     from edge_agent.mqtt_tls import TlsConfigError
     from edge_agent.remoteconf.keys import HubKeyError

@@ -98,6 +98,7 @@ class Uplink:
         self._tokens = 0.0
         self._pacer = LinkPacer()  # outlives connections: it describes the link
         self._last_hub_ack = float("-inf")  # monotonic time of the hub's latest ack
+        self._hub_back_at = float("-inf")  # when acks resumed after the latest silence
         self._next_requeue_scan = 0.0
         self._tokens_at = monotonic()
         self.stats = UplinkStats()
@@ -277,7 +278,10 @@ class Uplink:
             log.warning("ignoring invalid ack: %s", exc)
             return
         ranges = [*ack.ranges, *ack.rejected]
-        self._last_hub_ack = self._mono()
+        now = self._mono()
+        if now - self._last_hub_ack > self.cfg.outbox.ack_timeout / 2:
+            self._hub_back_at = now  # the hub speaks again after a silence
+        self._last_hub_ack = now
         self.stats.acked_rows += self.outbox.ack(ranges)
         with self._lock:
             for lo, hi in ranges:
@@ -337,23 +341,26 @@ class Uplink:
     def _requeue_expired(self) -> None:
         """Send again what the broker took but the hub never confirmed, once that looks lost.
 
-        A row PUBACKed more than ``ack_timeout`` ago is resent only if the hub has been
-        acknowledging for at least half that time since (it is alive and past our row, so the
-        row or its ack was lost), or if the broker said it did not deliver it. While the hub is
-        silent (stopped, restarting) the rows wait in its persistent session and resending
-        them would only make duplicates; ``SILENT_HUB_FACTOR`` x ``ack_timeout`` is the
-        backstop for a row the broker dropped while the hub stayed silent.
+        A row PUBACKed more than ``ack_timeout`` ago is resent only if the hub is
+        acknowledging and has been for at least half that time since the row went out (or
+        since it came back from a silence): it is alive and past our row, so the row or its
+        ack was lost. Or if the broker said it did not deliver it. While the hub is silent
+        (stopped, restarting) the rows wait in its persistent session, and right after it
+        comes back it is still working through them: resending then would only make
+        duplicates. ``SILENT_HUB_FACTOR`` x ``ack_timeout`` is the backstop for a row the
+        broker dropped while the hub stayed silent.
         """
         now = self._mono()
         if now < self._next_requeue_scan:
             return
         self._next_requeue_scan = now + 1.0  # resends are coarse; scanning is O(awaiting)
         timeout = self.cfg.outbox.ack_timeout
-        last_ack = self._last_hub_ack
+        live = now - self._last_hub_ack < timeout / 2
+        back_at = self._hub_back_at
         with self._lock:
             win = self._win
             expired = [s for s, t in win.awaiting.items() if now - t > timeout and (
-                s in win.retry_soon or last_ack - t > timeout / 2
+                s in win.retry_soon or (live and now - max(t, back_at) > timeout / 2)
                 or now - t > SILENT_HUB_FACTOR * timeout)]
             if not expired:
                 return

@@ -9,6 +9,7 @@ import sys
 import threading
 from typing import Any
 
+from hub.logs import setup_hub_logging
 from hub.settings import HubSettings, SettingsError, load_settings
 
 
@@ -110,6 +111,13 @@ def cmd_security(args: argparse.Namespace) -> int:
         return 2
 
 
+def cmd_ops(args: argparse.Namespace) -> int:
+    """``doctor`` / ``backup`` / ``restore`` (hub.ops.cli)."""
+    from hub.ops.cli import run
+
+    return run(args, _settings(args))
+
+
 def cmd_rollout(args: argparse.Namespace) -> int:
     from hub.rollout.cli import cmd_rollout as run
 
@@ -117,12 +125,15 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hub.ops.cli import add_parsers as add_ops_parsers
     from hub.rollout.cli import add_parsers as add_rollout_parsers
     from hub.security.cli import add_parsers as add_security_parsers
 
     parser = argparse.ArgumentParser(prog="dcor-hub", description="dcor-fleet hub")
     parser.add_argument("--config", help="hub settings YAML (or DCOR_HUB_CONFIG)")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-format", choices=("text", "json"), default=None,
+                        help="text or json lines (default: $DCOR_LOG_FORMAT, else text)")
     sub = parser.add_subparsers(dest="command", required=True)
     ing = sub.add_parser("ingest", help="MQTT -> InfluxDB ingest worker")
     ing.add_argument("--worker-id", default=None, help="stable name for this worker")
@@ -141,13 +152,19 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--data-dir", default=None, help="keep state here (default: temporary)")
     demo.set_defaults(func=cmd_demo)
     add_security_parsers(sub)
+    add_ops_parsers(sub)
+    for name in ("doctor", "backup", "restore"):
+        sub.choices[name].set_defaults(func=cmd_ops)
     add_rollout_parsers(sub)
     sub.choices["rollout"].set_defaults(func=cmd_rollout)
     for name in ("users", "tokens"):
         sub.choices[name].set_defaults(func=cmd_security)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        setup_hub_logging(args.log_level, args.log_format, f"dcor-hub-{args.command}")
+    except ValueError as exc:  # DCOR_LOG_FORMAT or --log-level not understood
+        print(f"dcor-hub: {exc}", file=sys.stderr)
+        return 2
     try:
         result: int = args.func(args)
         return result

@@ -92,6 +92,7 @@ class ConfigManager:
 
     def _boot_good(self, why: str) -> AgentConfig:
         tried_version, tried_digest = self.version, self.digest
+        self._mark_seen(tried_version, tried_digest)
         good = self.store.rollback()
         cfg = self._load(good) if good is not None else None
         if cfg is None:
@@ -184,7 +185,6 @@ class ConfigManager:
         if got is None:
             return  # the retained document again (reconnect): already handled
         doc = got.doc
-        self.store.note_seen(doc.version, doc.digest)
         if doc.digest == self.digest and self._gate is None:
             # Same content under a newer version (e.g. a revert to what already runs).
             self.store.adopt(got.envelope)
@@ -262,6 +262,7 @@ class ConfigManager:
         assert self.host is not None
         tried = (self.version, self.digest)
         rollout = self._doc.rollout if self._doc else ""
+        self._mark_seen(*tried)  # its retained copy must not be tried again
         good = self.store.rollback()
         cfg = self._load(good) if good is not None else None
         if cfg is None:
@@ -277,10 +278,17 @@ class ConfigManager:
         log.warning("configuration refused: %s", rej)
         # Only what the hub signed moves the mark: a forged "version 10^9" must not make the
         # hub's next real document look old.
-        if rej.signed and rej.version > self.store.seen()[0]:
-            self.store.note_seen(rej.version, rej.digest)
+        if rej.signed:
+            self._mark_seen(rej.version, rej.digest)
         self._report("rejected", reason=rej.reason, error=rej.detail,
                      desired=(rej.version, rej.digest), rollout=rej.rollout)
+
+    def _mark_seen(self, version: int, digest: str) -> None:
+        """Remember a document that is not in force (refused, given back), so its retained
+        copy, delivered again on every reconnect, is neither applied nor reported again.
+        Applied documents need no mark: ``active.json`` names them."""
+        if version > self.store.seen()[0]:
+            self.store.note_seen(version, digest)
 
     # --- reports --------------------------------------------------------------------------
 

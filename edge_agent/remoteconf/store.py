@@ -9,8 +9,8 @@ leaves each one either before or after a change, never half written:
                    apply: at boot the agent runs exactly what it names, or its own agent.yaml
                    when it is absent.
 - ``good.json``    the last envelope that passed its trial (absent: agent.yaml is the good one).
-- ``seen.json``    version and digest of the last document handled, so a redelivered retained
-                   document is not applied or reported twice.
+- ``seen.json``    version and digest of the newest document refused or given back, so its
+                   retained copy, delivered again on each reconnect, is not tried twice.
 """
 
 from __future__ import annotations

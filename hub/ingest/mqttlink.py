@@ -16,7 +16,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -80,10 +80,10 @@ class HubMqtt:
         self._lock = threading.Lock()
         self._acks: list[tuple[int, int]] = []
         self._publishes: list[tuple[str, bytes, int, bool]] = []
-        # Other threads wake the network loop out of select() through this pair.
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        # Other threads wake the network loop out of select() through this pair (made by
+        # start, closed by stop).
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
 
     @property
     def generation(self) -> int:
@@ -96,6 +96,9 @@ class HubMqtt:
         return self._connected.wait(timeout)
 
     def start(self) -> None:
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
         self._thread = threading.Thread(target=self._loop, name="dcor.ingest.mqtt", daemon=True)
         self._thread.start()
 
@@ -105,6 +108,10 @@ class HubMqtt:
         self._wake()
         if self._thread:
             self._thread.join(5)
+        if self._thread is None or not self._thread.is_alive():
+            for s in (self._wake_r, self._wake_w):
+                if s is not None:
+                    s.close()
 
     def ack(self, gen: int, mid: int) -> None:
         self.ack_batch([(gen, mid)])
@@ -126,6 +133,8 @@ class HubMqtt:
         return True
 
     def _wake(self) -> None:
+        if self._wake_w is None:
+            return
         with contextlib.suppress(OSError):  # full (a wake-up is pending anyway) or closed
             self._wake_w.send(b"x")
 
@@ -177,20 +186,23 @@ class HubMqtt:
             sock = client.socket()
             if sock is None:
                 continue
-            buffered = BufferedSocket(sock)
-            client._sock = buffered  # type: ignore[assignment]  # see hub.ingest.bufsock
+            buffered = BufferedSocket(cast(socket.socket, sock))
+            client._sock = buffered  # see hub.ingest.bufsock: paho reads and writes through it
             try:
                 self._run(client, buffered)
+                if self._stop.is_set():
+                    # The acks of the last batches, then DISCONNECT (the session stays).
+                    self._send_queued(client)
+                    with contextlib.suppress(OSError, ValueError):
+                        client.disconnect()
+                        client.loop_write()
+                        buffered.flush()
             finally:
                 self._connected.clear()
                 with self._lock:
                     self._acks.clear()  # mids of this connection mean nothing on the next
                     self._publishes.clear()
             if self._stop.is_set():
-                with contextlib.suppress(OSError, ValueError):
-                    client.disconnect()
-                    client.loop_write()
-                    buffered.flush()
                 return
 
     def _run(self, client: mqtt.Client, sock: BufferedSocket) -> None:
@@ -201,17 +213,18 @@ class HubMqtt:
             self._send_queued(client)
             if client.want_write() and client.loop_write() != mqtt.MQTT_ERR_SUCCESS:
                 return
+            wake_r = self._wake_r
+            assert wake_r is not None  # made by start()
             try:
                 sock.flush()
                 timeout = 0.0 if sock.pending() else 0.2
                 readable, _, _ = select.select(
-                    [sock.raw, self._wake_r], [sock.raw] if sock.wants_flush() else [], [],
-                    timeout)
+                    [sock.raw, wake_r], [sock.raw] if sock.wants_flush() else [], [], timeout)
             except (OSError, ValueError):
                 return
-            if self._wake_r in readable:
+            if wake_r in readable:
                 with contextlib.suppress(BlockingIOError):
-                    self._wake_r.recv(4096)
+                    wake_r.recv(4096)
             if (sock.raw in readable or sock.pending()) and not self._read_all(client, sock):
                 return
             if time.monotonic() >= next_misc:

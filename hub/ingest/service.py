@@ -11,7 +11,6 @@ so a crash at any point before that makes the broker deliver it again.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import socket
 import threading
@@ -58,7 +57,11 @@ class IngestService:
         self.settings = settings
         self.registry = registry
         self.influx = influx
-        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        # Stable by default: the spool folder and the saved counters are keyed by it, so a
+        # worker restarted after a crash must find them again (a pid would orphan the spool:
+        # batches acked to the devices but never replayed). Several workers on one host pass
+        # distinct --worker-id.
+        self.worker_id = worker_id or socket.gethostname()
         self.stats = IngestStats()
         self.devices = DeviceDirectory(registry)
         self.validator = Validator(self.devices.site_of)

@@ -141,7 +141,9 @@ def render(dev: DeviceInfo, profile: Callable[[str], dict[str, Any]],
     if not isinstance(wanted, Mapping):
         problems.append("models must map a name to a catalogue model or {url, sha256, size}")
         wanted = {}
-    hardware = str(doc.get("hardware") or dev.hardware)
+    if dev.hardware:  # what enrollment recorded for this box wins over its profile's
+        doc["hardware"] = dev.hardware
+    hardware = str(doc.get("hardware") or "")
     for name, ref in wanted.items():
         item = _model_item(str(name), ref, hardware, catalog, model_base_url, problems)
         if item is not None:

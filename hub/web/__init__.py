@@ -16,6 +16,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from hub.influx import InfluxClient, InfluxConfig
+from hub.logs import init_request_ids
 from hub.media.store import MediaStore
 from hub.registry.db import Registry, open_registry
 from hub.settings import HubSettings, load_settings
@@ -87,7 +88,7 @@ def create_app(
     UTC datetime) replaces the clock that device states are computed against.
     """
     from hub.web import alerts as alerts_bp
-    from hub.web import api, metrics, views
+    from hub.web import api, configpush, devicepage, mapview, metrics, openapi, views, wall
     from hub.web import media as media_bp
     from hub.web.errors import init_errors
     from hub.web.i18n import init_i18n
@@ -95,6 +96,7 @@ def create_app(
     if settings is None and (registry is None or influx is None):
         settings = load_settings()
     app = Flask(__name__)
+    init_request_ids(app)  # first: every later hook's log lines carry the request id
     secret = settings.secret_key.get_secret_value() if settings is not None else ""
     app.config.update(SECRET_KEY=secret or secrets.token_hex(32))
     if isinstance(app.json, DefaultJSONProvider):
@@ -124,8 +126,13 @@ def create_app(
     init_errors(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(media_bp.bp)
     alerts_bp.init_app(app, settings)
+    wall.init_app(app)  # the wall and the fleet stream (the map and device pages use it)
+    app.register_blueprint(mapview.bp)
+    app.register_blueprint(devicepage.bp)
+    configpush.init_app(app, settings)
     app.register_blueprint(metrics.bp)
     app.after_request(_security_headers)
     return app

@@ -12,6 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlencode
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -40,6 +41,13 @@ def select_locale() -> str:
 def current_language() -> str:
     loc = get_locale()
     return str(loc.language) if loc is not None else DEFAULT_LANGUAGE
+
+
+def lang_url(code: str) -> str:
+    """This page in another language, its other query parameters (a wall's desk) kept."""
+    args = request.args.to_dict(flat=False)
+    args["lang"] = [code]
+    return "?" + urlencode(args, doseq=True)
 
 
 def _remember_language(response: Response) -> Response:
@@ -85,4 +93,5 @@ def init_i18n(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
     Babel(app, locale_selector=select_locale)
     app.after_request(_remember_language)
-    app.jinja_env.globals.update(current_language=current_language, LANGUAGES=LANGUAGES)
+    app.jinja_env.globals.update(current_language=current_language, LANGUAGES=LANGUAGES,
+                                 lang_url=lang_url)

@@ -46,6 +46,8 @@ ENDPOINTS: Final[dict[str, Perm]] = {
     "api.devices": Perm.VIEW,
     "api.device": Perm.VIEW,
     "api.ingest_stats": Perm.VIEW,
+    # The API's description: no secret in it, and tools fetch it before they have a token.
+    "openapi.spec": Perm.PUBLIC,
     "media.media_file": Perm.VIEW_MEDIA,
     "media.device_media": Perm.VIEW_MEDIA,
     # Prometheus scrapes with an admin's bearer token (or anonymously with the wall screen).
@@ -64,6 +66,14 @@ ENDPOINTS: Final[dict[str, Perm]] = {
     "alerts.api_silence_alert": Perm.ALERT_ACT,
     "alerts.api_add_silence": Perm.ALERT_ACT,
     "alerts.api_expire_silence": Perm.ALERT_ACT,
+    # The room's views: wall, map, device pages; uploading map boundaries is an admin's.
+    "wall.wall": Perm.VIEW,
+    "wall.fleet_stream": Perm.VIEW,
+    "map.map_page": Perm.VIEW,
+    "map.upload_boundaries": Perm.ADMIN,
+    "map.remove_boundaries": Perm.ADMIN,
+    "device.device_page": Perm.VIEW,
+    "device.device_history": Perm.VIEW,
 }
 
 ATTR: Final = "_dcor_permission"

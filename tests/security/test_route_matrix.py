@@ -31,7 +31,7 @@ ROUTES: Final = {
     "auth.logout": "account", "auth.account": "account", "auth.new_token": "account",
     "auth.revoke_token": "account", "provision.whoami": "account",
     "fleet.fleet": "view", "api.devices": "view", "api.device": "view",
-    "api.ingest_stats": "view", "metrics.metrics": "view",
+    "api.ingest_stats": "view", "metrics.metrics": "view", "openapi.spec": "public",
     "media.media_file": "view_media", "media.device_media": "view_media",
     "alerts.console": "view", "alerts.console_rows": "view", "alerts.alert_page": "view",
     "alerts.api_list": "view", "alerts.api_detail": "view", "alerts.api_stream": "view",
@@ -44,6 +44,15 @@ ROUTES: Final = {
     "provision.install_check": "check", "provision.revoke": "revoke",
     "admin.users": "admin", "admin.create_user": "admin", "admin.set_active": "admin",
     "admin.unlock": "admin", "admin.audit_page": "admin", "admin.audit_json": "admin",
+    "wall.wall": "view", "wall.fleet_stream": "view", "map.map_page": "view",
+    "map.upload_boundaries": "admin", "map.remove_boundaries": "admin",
+    "device.device_page": "view", "device.device_history": "view",
+    "configpush.page": "config_push", "configpush.api_devices": "config_push",
+    "configpush.api_drift": "config_push", "configpush.api_overrides": "config_push",
+    "configpush.api_set_override": "config_push", "configpush.api_models": "config_push",
+    "configpush.api_rollouts": "config_push", "configpush.api_start": "config_push",
+    "configpush.api_rollout": "config_push", "configpush.api_steer": "config_push",
+    "configpush.model_file": "public",
 }
 # Their own normal answers look like a refusal: an empty login fails (401, or 400 without
 # the form's CSRF token), logging out sends you to the login page.
@@ -52,7 +61,8 @@ ANSWERS_LIKE_A_GUARD: Final = {("auth.login", "POST"): (400, 401),
 ARGS: Final = {"device_id": "matrix-dev-01", "item_id": "matrix-dev-01:snapshot:x",
                "alert_id": "no-such-alert", "token_id": "0123456789ab",
                "username": "nobody-here", "silence_id": "no-such-silence",
-               "filename": "hub.css"}
+               "filename": "hub.css", "rollout_id": "no-such-rollout", "action": "pause",
+               "scope": "device", "key": "matrix-dev-01", "sha256": "0" * 64}
 
 
 def _requests(app):

@@ -12,6 +12,7 @@ from dcor_wire import payloads
 from dcor_wire.media import MAX_CLIP_CHUNK_BYTES, MAX_SNAPSHOT_BYTES
 from dcor_wire.payloads import CameraHealth, Health, State
 from hub.ingest import validate as v
+from hub.ingest.clockwindow import ClockWindow
 from hub.ingest.validate import Accepted, Rejected, SiteTags, Validator
 
 DEV = "cam-001"
@@ -20,9 +21,13 @@ HEALTH_TOPIC = f"dcor/v1/{DEV}/health"
 STATE_TOPIC = f"dcor/v1/{DEV}/state"
 
 
+# The clock window (hub.ingest.clockwindow) is tested in tests/faults: here any time goes.
+ANY_TIME = ClockWindow(max_behind_s=1e15, max_ahead_s=1e15, floor_ms=0)
+
+
 @pytest.fixture
 def validator() -> Validator:
-    return Validator(SITES.get)
+    return Validator(SITES.get, clock_window=ANY_TIME)
 
 
 def health_body(**over: Any) -> bytes:
@@ -73,7 +78,8 @@ def fields_of(lp: str) -> str:
         (HEALTH_TOPIC, health_body(device="cam-002"), v.DEVICE_MISMATCH, DEV),
         (STATE_TOPIC, b'{"ts":1,"seq":1,"online":true,"device_id":"cam-666"}',
          v.DEVICE_MISMATCH, DEV),
-        (f"dcor/v1/{DEV}/config/reported", b"{}", v.UNSUPPORTED_KIND, DEV),
+        (f"dcor/v1/{DEV}/config/reported", b"{}", v.SCHEMA, DEV),
+        (f"dcor/v1/{DEV}/config/desired", b"{}", v.UNSUPPORTED_KIND, DEV),
         (f"dcor/v1/{DEV}/detections", b'{"ts":1,"seq":2}', v.SCHEMA, DEV),
         (f"dcor/v1/{DEV}/events", b'{"ts":1,"seq":2,"id":"e","camera":"c","kind":"fire"}',
          v.SCHEMA, DEV),
@@ -218,6 +224,7 @@ def test_device_id_comes_from_the_topic(validator: Validator) -> None:
 def test_json_kinds_are_pluggable() -> None:
     val = Validator(
         SITES.get,
+        clock_window=ANY_TIME,
         json_kinds={"detections": (
             payloads.Detections,
             lambda dev, site, d: [f"det,device={dev} frames={d.frames}i 1"],

@@ -1,0 +1,1 @@
+"""Running it for real: installers, services, dashboards, the API document, logs."""
