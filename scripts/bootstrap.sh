@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up for development, tests and CI:
-#   1. the Debian packages mosquitto, mosquitto-clients and influxdb (only if a binary is missing);
+#   1. the Debian packages mosquitto, mosquitto-clients, influxdb and nginx (the ops tests run
+#      the hub's nginx site) (only if a binary is missing);
 #   2. .venv with Python >= 3.11 (only if missing or broken);
 #   3. `pip install -e '.[dev]'` (only when pyproject.toml changed since the last install);
 #   4. with DCOR_WITH_BROWSER=1 (the test command sets it), Debian's chromium.
@@ -11,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 VENV=.venv
 STAMP="$VENV/.dcor-bootstrap-stamp"
-APT_PKGS=(mosquitto mosquitto-clients influxdb)
+APT_PKGS=(mosquitto mosquitto-clients influxdb nginx)
 
 ADDED_POLICY=""
 
@@ -70,11 +71,11 @@ apt_install() {
 
 ensure_services() {
     local missing=()
-    for bin in mosquitto mosquitto_pub mosquitto_sub influxd; do
+    for bin in mosquitto mosquitto_pub mosquitto_sub influxd nginx; do
         have_bin "$bin" || missing+=("$bin")
     done
     if [ "${#missing[@]}" -eq 0 ]; then
-        log "mosquitto, mosquitto_pub/sub and influxd present"
+        log "mosquitto, mosquitto_pub/sub, influxd and nginx present"
         return
     fi
     log "missing: ${missing[*]}; installing Debian packages ${APT_PKGS[*]}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -39,6 +40,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def cmd_doctor(args: argparse.Namespace, settings: HubSettings) -> int:
     from hub.ops.checks import exit_code, format_json, format_report
     from hub.ops.doctor import run_doctor
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its set-up chatter, not findings
 
     findings = run_doctor(settings, timeout=args.timeout, influx_data_dir=args.influx_data_dir,
                           certs=args.cert)

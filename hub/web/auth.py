@@ -265,6 +265,10 @@ def init_auth(app: Flask, deps: SecurityDeps, *, cookie_secure: bool) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=cookie_secure,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        # Write the cookie only when the session changed: refreshed on every answer, a slow
+        # answer begun before the CSRF token was made (a snapshot still loading from the
+        # previous page) would put back the cookie without it, and the next form fails.
+        SESSION_REFRESH_EACH_REQUEST=False,
     )
     app.before_request(_guard)
     app.after_request(_after)

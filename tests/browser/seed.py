@@ -172,7 +172,7 @@ def seed_history(influx: InfluxClient, registry: Registry, media_root: Path, dev
     with registry.session() as s:
         frames = street_frames(4)
         for k, (kind, ago_s) in enumerate((("crowd", 120), ("zone_enter", 1500),
-                                           ("frozen", 5400))):
+                                           ("frozen", 3000))):
             ts = end - ago_s * 1000
             ev = f"ev-{k}"
             lines.append(line("events", {**tags, "camera": "cam1", "kind": kind},

@@ -38,10 +38,12 @@ VISIBLE_STRINGS_JS = """() => {
     const node = walker.currentNode;
     const text = node.textContent.replace(/\\s+/g, " ").trim();
     const el = node.parentElement;
-    if (!text || !el || el.closest("script, style, title, desc")) { continue; }
+    // translate="no" marks data (class names, audit entries), not words of the interface.
+    if (!text || !el || el.closest('script, style, title, desc, [translate="no"]')) { continue; }
     if (el.closest("option") || el.checkVisibility({visibilityProperty: true})) { out.push(text); }
   }
   for (const el of document.querySelectorAll("[aria-label], [title], [alt], [placeholder]")) {
+    if (el.closest('[translate="no"]')) { continue; }
     for (const a of ["aria-label", "title", "alt", "placeholder"]) {
       const v = (el.getAttribute(a) || "").trim();
       if (v) { out.push(v); }
@@ -206,7 +208,7 @@ def test_map_shows_every_placed_site_and_takes_boundaries(
     with page.expect_navigation():
         page.click("form.upload-form button[type=submit]")
     assert page.locator("svg.map-svg path.boundary").count() == len(seed.PLACES)
-    assert page.locator("svg.map-svg text.boundary-name").first.inner_text() == "Beji"
+    assert page.locator("svg.map-svg text.boundary-name").first.text_content() == "Beji"
     page.wait_for_function("() => document.getElementById('live-root').dataset.live === '1'")
     save_shot(page, shots, "map")
 

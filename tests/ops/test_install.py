@@ -37,7 +37,7 @@ UNIT = "etc/systemd/system/dcor-agent.service"
 
 
 def make_bundle(folder: Path, device_id: str) -> Path:
-    ca_key, ca = pki.make_ca()
+    _ca_key, ca = pki.make_ca()
     creds = DeviceCredentials("pw-" + device_id * 2, pki.cert_pem(ca).decode(),
                               pki.public_pem(pki.make_signing_key()).decode())
     req = EnrollRequest(device_id, SiteSpec("site-1", "Beji", "Kemiri Muka"), "rpi4-cctv",
