@@ -4,7 +4,8 @@
 #      the hub's nginx site) (only if a binary is missing);
 #   2. .venv with Python >= 3.11 (only if missing or broken);
 #   3. `pip install -e '.[dev]'` (only when pyproject.toml changed since the last install);
-#   4. with DCOR_WITH_BROWSER=1 (the test command sets it), Debian's chromium.
+#   4. with DCOR_TEST_TOOLS=1 (the test command sets it): Debian's chromium for the browser
+#      tests and postgresql (server binaries only; tests start their own) for the registry tests.
 # It never starts, stops or reconfigures a system Mosquitto/InfluxDB: our code and tests start
 # their own on free ports.
 set -euo pipefail
@@ -140,18 +141,22 @@ ensure_install() {
     printf '%s\n' "$want" >"$STAMP"
 }
 
-ensure_browser() {  # tests only: Debian's Chromium drives the browser tests
-    [ "${DCOR_WITH_BROWSER:-0}" = "1" ] || return 0
-    if have_bin chromium; then
-        log "chromium present"
+ensure_test_tools() {  # tests only: Chromium drives the browser tests, PostgreSQL's
+    # binaries run the registry-on-PostgreSQL tests (each test starts its own server).
+    [ "${DCOR_TEST_TOOLS:-0}" = "1" ] || return 0
+    local want=()
+    have_bin chromium || want+=(chromium)
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || want+=(postgresql)
+    if [ "${#want[@]}" -eq 0 ]; then
+        log "chromium and postgresql present"
         return
     fi
-    log "browser tests need Debian's chromium: installing chromium"
-    apt_install chromium
+    log "the tests need Debian's ${want[*]}: installing"
+    apt_install "${want[@]}"
 }
 
 ensure_services
-ensure_browser
+ensure_test_tools
 ensure_venv
 ensure_install
 log "ready: $VENV/bin/python ($("$VENV/bin/python" -V 2>&1))"

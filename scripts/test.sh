@@ -6,7 +6,7 @@ set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-DCOR_WITH_BROWSER=1 bash scripts/bootstrap.sh || { echo "[test] bootstrap failed" >&2; exit 1; }
+DCOR_TEST_TOOLS=1 bash scripts/bootstrap.sh || { echo "[test] bootstrap failed" >&2; exit 1; }
 
 failed=()
 echo "[test] ruff check ."
