@@ -104,6 +104,23 @@ def _copy_private(src: Path, dst: Path, mode: int, dir_mode: int = 0o700) -> Non
         os.fsync(out.fileno())
 
 
+def _private_file(path: Path) -> Path:
+    """An empty file only its owner can read, made before anything is written into it."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return path
+
+
+def _sqlite_copy(source: Path, target: Path) -> None:
+    """One self-contained file (the WAL folded in), consistent while writers go on."""
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+    dst = sqlite3.connect(_private_file(target))
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+
+
 def backup(settings: HubSettings, parent: Path, *, with_secrets: bool = True,
            config_file: Path | None = None, now: datetime | None = None) -> Outcome:
     """Write ``<parent>/dcor-hub-<UTC time>/`` (0700) and return what it holds."""
@@ -125,14 +142,7 @@ def backup(settings: HubSettings, parent: Path, *, with_secrets: bool = True,
         files[rel] = {"sha256": _sha256(p), "bytes": p.stat().st_size, "mode": mode}
 
     if kind == "sqlite":
-        source = sqlite3.connect(f"file:{_sqlite_path(url)}?mode=ro", uri=True, timeout=30)
-        target = sqlite3.connect(folder / SQLITE_NAME)
-        try:
-            source.backup(target)  # a consistent copy while writers go on
-        finally:
-            target.close()
-            source.close()
-        os.chmod(folder / SQLITE_NAME, 0o600)
+        _sqlite_copy(_sqlite_path(url), folder / SQLITE_NAME)
         add(SQLITE_NAME, 0o600)
     else:
         args, env = _pg_args(url)
@@ -158,7 +168,8 @@ def backup(settings: HubSettings, parent: Path, *, with_secrets: bool = True,
     manifest = {"format": FORMAT, "created": now.isoformat(), "database": kind,
                 "revision": current_revision(url), "data_dir": str(settings.data_dir),
                 "files": files}
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    _private_file(folder / MANIFEST).write_text(json.dumps(manifest, indent=1),
+                                                encoding="utf-8")
     return Outcome(folder, len(files), sum(f["bytes"] for f in files.values()), kind)
 
 
@@ -241,10 +252,13 @@ def restore(settings: HubSettings, folder: Path, *, force: bool = False,
     moved: list[Path] = []
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
+        if db.exists():
+            # A self-contained copy, then the live files go (WAL and all).
+            aside = db.with_name(f"{db.name}.before-restore-{stamp}")
+            _sqlite_copy(db, aside)
+            moved.append(aside)
         for suffix in ("", "-wal", "-shm"):
-            p = Path(f"{db}{suffix}")
-            if p.exists():
-                moved.append(_aside(p, stamp))
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
         tmp = db.with_name(f".{db.name}.restoring")
         tmp.unlink(missing_ok=True)
         _copy_private(folder / SQLITE_NAME, tmp, 0o600)

@@ -177,8 +177,10 @@ def api_rollout(rollout_id: str) -> Response | tuple[Response, int]:
 @requires(Perm.CONFIG_PUSH)
 def api_steer(rollout_id: str, action: str) -> Any:
     form = not request.is_json
-    reason = (request.form.get("reason", "") if form
-              else str((request.get_json(silent=True) or {}).get("reason", "")))
+    body = {} if form else request.get_json(silent=True)
+    if not isinstance(body, dict):  # a JSON number or list: no reason, not a crash
+        body = {}
+    reason = request.form.get("reason", "") if form else str(body.get("reason", ""))
     try:
         out = _svc().steer(rollout_id, action, author=principal().username, reason=reason)
     except ConfigPushError as exc:

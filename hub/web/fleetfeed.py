@@ -6,6 +6,10 @@ registry and the clock, so a box that stops reporting turns stale and offline on
 without any page doing arithmetic. Each new picture that differs from the last gets the next
 version; a short history of differences lets a stream send only what changed.
 
+The feed also watches a signature of the active alerts (``alerts`` in an event is true when
+it changed: an acknowledgement in one browser then reaches every wall, though actions make
+no notification of their own).
+
 A stream: ``retry:`` first, then ``event: fleet`` with the whole picture (``full: true``),
 then one ``event: fleet`` per change, and ``event: ping`` every ``heartbeat_s`` (the page
 shows its "connection lost" banner when pings stop). Event ids are ``<epoch>-<version>``;
@@ -44,11 +48,11 @@ def sse(event: str, data: dict[str, Any], event_id: str | None = None) -> str:
 class FleetFeed:
     """The newest picture and its version, rebuilt by one thread while streams are open.
 
-    ``build`` returns ``(picture, time text)``; it runs on the watcher thread (or on the
-    caller's, for the very first picture).
+    ``build`` returns ``(picture, time text, alert signature)``; it runs on the watcher
+    thread (or on the caller's when the picture is old).
     """
 
-    def __init__(self, build: Callable[[], tuple[Picture, str]], poll_s: float = 1.0,
+    def __init__(self, build: Callable[[], tuple[Picture, str, str]], poll_s: float = 1.0,
                  idle_s: float = 10.0, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.build = build
         self._mono = monotonic
@@ -60,7 +64,8 @@ class FleetFeed:
         self._version = 0
         self._picture: Picture | None = None
         self._at = ""
-        self._history: deque[tuple[int, list[Entry], list[str]]] = deque(maxlen=HISTORY)
+        self._alerts = ""
+        self._history: deque[tuple[int, list[Entry], list[str], bool]] = deque(maxlen=HISTORY)
         self._listeners = 0
         self._thread: threading.Thread | None = None
 
@@ -70,45 +75,47 @@ class FleetFeed:
         with self._cond:
             if self._picture is not None and self._mono() - self._built < 2 * self.poll_s:
                 return self._version, self._picture, self._at
-        picture, at = self.build()
+        picture, at, alerts = self.build()
         with self._cond:
-            self._apply(picture, at)
+            self._apply(picture, at, alerts)
             return self._version, self._picture or {}, self._at
 
-    def _apply(self, picture: Picture, at: str) -> None:
+    def _apply(self, picture: Picture, at: str, alerts: str) -> None:
         """Store a new picture (under the lock); a new version only when something changed."""
         self._at = at
         self._built = self._mono()
         if self._picture is None:
-            self._picture, self._version = picture, 1
+            self._picture, self._version, self._alerts = picture, 1, alerts
             self._cond.notify_all()
             return
         changed, removed = diff(self._picture, picture)
-        if changed or removed:
+        alerts_changed = alerts != self._alerts
+        if changed or removed or alerts_changed:
             self._version += 1
-            self._history.append((self._version, changed, removed))
-            self._picture = picture
+            self._history.append((self._version, changed, removed, alerts_changed))
+            self._picture, self._alerts = picture, alerts
             self._cond.notify_all()
 
-    def since(self, version: int) -> tuple[int, list[Entry], list[str]] | None:
-        """Changes after ``version`` merged, with the version they lead to; None when the
-        history no longer reaches back that far."""
+    def since(self, version: int) -> tuple[int, list[Entry], list[str], bool] | None:
+        """Changes after ``version`` merged (devices, ids gone, whether alerts changed), with
+        the version they lead to; None when the history no longer reaches back that far."""
         with self._cond:
             if version == self._version:
-                return version, [], []
+                return version, [], [], False
             steps = [h for h in self._history if h[0] > version]
             if not steps or steps[0][0] != version + 1:
                 return None
             merged: dict[str, Entry] = {}
             gone: set[str] = set()
-            for _v, changed, removed in steps:
+            alerts = any(step[3] for step in steps)
+            for _v, changed, removed, _a in steps:
                 for e in changed:
                     merged[e["id"]] = e
                     gone.discard(e["id"])
                 for dev in removed:
                     merged.pop(dev, None)
                     gone.add(dev)
-            return self._version, [merged[k] for k in sorted(merged)], sorted(gone)
+            return self._version, [merged[k] for k in sorted(merged)], sorted(gone), alerts
 
     def wait_beyond(self, version: int, timeout: float) -> bool:
         with self._cond:
@@ -134,14 +141,14 @@ class FleetFeed:
         while True:
             started = self._mono()
             try:
-                picture, at = self.build()
+                picture, at, alerts = self.build()
             except SQLAlchemyError as exc:
                 log.warning("fleet feed cannot read the registry: %s", exc)
             except Exception:  # one bad build must not end every wall's updates
                 log.exception("fleet feed: building the picture failed")
             else:
                 with self._cond:
-                    self._apply(picture, at)
+                    self._apply(picture, at, alerts)
             with self._cond:
                 if self._listeners:
                     idle_since = self._mono()
@@ -179,10 +186,10 @@ def stream(
         yield head + sse("fleet", message(picture, list(picture.values()), [], full=True,
                                           at=at), f"{feed.epoch}-{version}")
     else:
-        version, changed, removed = delta
+        version, changed, removed, alerts = delta
         picture, at = feed.picture()
-        yield head + sse("fleet", message(picture, changed, removed, full=False, at=at),
-                         f"{feed.epoch}-{version}")
+        yield head + sse("fleet", {**message(picture, changed, removed, full=False, at=at),
+                                   "alerts": alerts}, f"{feed.epoch}-{version}")
     while monotonic() - started < max_age_s:
         wait = max(0.0, min(heartbeat_s - (monotonic() - last_sent),
                             max_age_s - (monotonic() - started)))
@@ -191,10 +198,12 @@ def stream(
             picture, at = feed.picture()
             if found is None:  # fell behind the history: start over with the whole picture
                 version = feed.current()[0]
-                event = message(picture, list(picture.values()), [], full=True, at=at)
+                event = {**message(picture, list(picture.values()), [], full=True, at=at),
+                         "alerts": True}
             else:
-                version, changed, removed = found
-                event = message(picture, changed, removed, full=False, at=at)
+                version, changed, removed, alerts = found
+                event = {**message(picture, changed, removed, full=False, at=at),
+                         "alerts": alerts}
             last_sent = monotonic()
             yield sse("fleet", event, f"{feed.epoch}-{version}")
             continue

@@ -10,13 +10,18 @@ here; ``static/fleetlive.js`` then follows ``GET /api/v1/fleet/stream`` (see
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections import Counter
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, render_template, request, url_for
 from flask import stream_with_context as with_context
 from flask_babel import gettext as _
+from sqlalchemy import select
 
+from hub.alerts.model import ACTIVE
+from hub.alerts.tables import AlertRow
+from hub.registry.db import Registry
 from hub.web import alerts as alerts_web
 from hub.web.alertdata import AlertFilter, list_alerts, texts_of
 from hub.web.alertlabels import desk_name, severity_labels
@@ -49,14 +54,25 @@ def status_labels() -> dict[str, str]:
 def init_app(app: Flask) -> None:
     d = deps(app)
 
-    def build() -> tuple[Picture, str]:
+    def build() -> tuple[Picture, str, str]:
         now = d.now()
         return (picture_of(device_json(r, now) for r in load_devices(d.registry)),
-                display_wib(now) or "")
+                display_wib(now) or "", alerts_signature(d.registry))
 
     cfg = app.config
     app.extensions[FEED_KEY] = FleetFeed(build, poll_s=float(cfg.get("DCOR_FLEET_POLL_S", 1.0)))
     app.register_blueprint(bp)
+
+
+def alerts_signature(registry: Registry) -> str:
+    """What changes when an active alert appears, changes status or hands, or goes away."""
+    digest = hashlib.sha1(usedforsecurity=False)
+    with registry.session() as s:
+        for row in s.execute(select(AlertRow.id, AlertRow.status, AlertRow.assigned_to,
+                                    AlertRow.suppressed_by, AlertRow.severity)
+                             .where(AlertRow.status.in_(ACTIVE)).order_by(AlertRow.id)):
+            digest.update("\x1f".join(str(v) for v in row).encode() + b"\n")
+    return digest.hexdigest()
 
 
 def feed() -> FleetFeed:

@@ -10,7 +10,6 @@ pictures: ``DCOR_SCREENSHOTS=docs/screenshots .venv/bin/pytest tests/browser``).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 import uuid
@@ -210,12 +209,16 @@ def login(page: Any, base: str, user: str) -> None:
 
 
 def save_shot(page: Any, folder: Path, name: str) -> Path:
-    """A PNG of the viewport; with ImageMagick at hand, quantized to stay small in git."""
+    """A PNG of the viewport; for the README (``$DCOR_SCREENSHOTS``) scaled to 1280 pixels
+    wide so the pictures stay small in git."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.png"
     page.screenshot(path=str(path))
-    convert = shutil.which("convert")
-    if convert and os.environ.get("DCOR_SCREENSHOTS"):
-        subprocess.run([convert, str(path), "-resize", "1440x", "-colors", "192", str(path)],
-                       check=False, timeout=60)
+    if os.environ.get("DCOR_SCREENSHOTS"):
+        import cv2
+
+        img = cv2.imread(str(path))
+        h, w = img.shape[:2]
+        small = cv2.resize(img, (1280, round(h * 1280 / w)), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(path), small, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     return path

@@ -79,14 +79,33 @@
     var img = a.querySelector("img");
     if (t.snap) {
       if (!img) {
-        img = el("img", { alt: "", loading: "lazy", decoding: "async", width: "160",
-                          height: "90" });
+        img = el("img", { alt: "", decoding: "async", width: "160", height: "90" });
         var none = a.querySelector(".tile-none");
         a.replaceChild(img, none);
       }
-      if (img.getAttribute("src") !== t.snap) { img.setAttribute("src", t.snap); }
+      // A picture not loaded yet keeps waiting in data-src (see loadPictures).
+      var attr = img.hasAttribute("data-src") || !picturesStarted ? "data-src" : "src";
+      if (img.getAttribute(attr) !== t.snap) { img.setAttribute(attr, t.snap); }
     }
   }
+
+  // The tiles are painted first; their pictures follow, a batch per frame, so hundreds of
+  // image requests neither delay the first paint nor freeze the page.
+  var picturesStarted = false;
+  function loadPictures() {
+    picturesStarted = true;
+    var waiting = Array.prototype.slice.call(document.querySelectorAll("img[data-src]"));
+    function batch() {
+      waiting.splice(0, 60).forEach(function (img) {
+        if (!img.hasAttribute("data-src")) { return; }
+        img.setAttribute("src", img.getAttribute("data-src"));
+        img.removeAttribute("data-src");
+      });
+      if (waiting.length) { window.requestAnimationFrame(batch); }
+    }
+    batch();
+  }
+  window.requestAnimationFrame(function () { window.requestAnimationFrame(loadPictures); });
 
   function newTile(e, t) {
     var name = e.id + (t.camera ? " · " + t.camera : "");
@@ -218,6 +237,8 @@
     updateRollup(msg.rollup);
     if (updated && msg.at) { updated.textContent = S.dataAsOf.replace("%(time)s", msg.at); }
     root.setAttribute("data-live", "1");
+    // Alert lists on the page (wall.js) read themselves again.
+    if (msg.alerts) { document.dispatchEvent(new CustomEvent("dcor:alerts-changed")); }
   }
 
   // --- the connection -------------------------------------------------------------------

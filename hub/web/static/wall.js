@@ -63,4 +63,6 @@
   source.onmessage = soon;
   // After a reconnect the list may have missed something: read it again.
   source.onopen = soon;
+  // Acknowledged, assigned or resolved elsewhere: the fleet stream says so (fleetlive.js).
+  document.addEventListener("dcor:alerts-changed", soon);
 }());
