@@ -28,6 +28,7 @@ from hub.influx import InfluxClient, InfluxError
 from hub.ingest.dedup import DuplicateCounter
 from hub.ingest.devices import DeviceDirectory, DeviceUpdate, MediaRecord
 from hub.ingest.mqttlink import HubMqtt, ingest_subscriptions
+from hub.ingest.recentacks import RecentAcks
 from hub.ingest.spool import Spool
 from hub.ingest.stats import IngestStats, LogLimiter
 from hub.ingest.validate import Accepted, Media, Rejected, Validator
@@ -77,6 +78,8 @@ class IngestService:
         self._spooling = self.spool.depth() > 0  # batches of an earlier run wait there
         self.dups = DuplicateCounter()
         self._ack_seq = 0
+        self._recent_acks = RecentAcks()
+        self._acked_gen = 0  # broker connection generation the acks were last repeated on
         self._db_ready = False
         share = settings.mqtt_share_group or None
         client_id = settings.mqtt_client_id
@@ -140,6 +143,7 @@ class IngestService:
 
     def _writer_loop(self) -> None:
         while not (self._stop.is_set() and self._pending.empty()):
+            self._repeat_acks_after_reconnect()
             batch = self._take_batch()
             if batch:
                 try:
@@ -275,6 +279,27 @@ class IngestService:
 
     def _send_device_acks(self, stored: dict[str, set[int]],
                           rejected: dict[str, set[int]]) -> None:
+        now = time.monotonic()
+        for dev, seqs in stored.items():
+            self._recent_acks.add(dev, seqs, now)
+        self._publish_acks(stored, rejected)
+
+    def _repeat_acks_after_reconnect(self) -> None:
+        """Once per new broker connection: say the last minute's acks again."""
+        gen = self.mqtt.generation
+        if gen == self._acked_gen or not self.mqtt.connected():
+            return
+        first = self._acked_gen == 0
+        self._acked_gen = gen
+        if first:
+            return
+        recent = self._recent_acks.recent(time.monotonic())
+        if recent:
+            self._publish_acks(recent, {})
+            self.stats.inc("acks_repeated", len(recent))
+
+    def _publish_acks(self, stored: dict[str, set[int]],
+                      rejected: dict[str, set[int]]) -> None:
         now_ms = int(time.time() * 1000)
         for dev in set(stored) | set(rejected):
             self._ack_seq += 1
