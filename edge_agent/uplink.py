@@ -40,6 +40,8 @@ RECONNECT_SPREAD_S = 12.0
 # After a reconnect into a kept session, older rows wait this long (plus two round trips) for
 # the acks the broker queued for us while we were away.
 ACK_GRACE_S = 1.5
+HELLO_WAIT_S = 10.0
+FIRST_ACK_GRACE_S = 0.5
 SILENT_HUB_FACTOR = 8.0
 
 
@@ -70,6 +72,11 @@ class _Window:
     # With the session kept, the broker first hands over the acks queued while we were away:
     # rows sent before this connection wait for them instead of going out twice.
     backlog_after: float = 0.0  # monotonic
+    # The hub answers a box's "online" with its recent acks: the backlog waits for that first
+    # ack (plus a short grace), no longer than HELLO_WAIT_S, so rows the hub stored before a
+    # broker crash or a restart are not sent twice.
+    min_hold_until: float = 0.0
+    first_ack_seen: bool = False
 
 
 class Uplink:
@@ -233,9 +240,11 @@ class Uplink:
         client.publish(self._state_topic, self._state_payload(True), qos=1, retain=True)
         hold = ACK_GRACE_S + 2 * self._pacer.min_rtt() if getattr(
             flags, "session_present", False) else 0.0
+        now = self._mono()
         with self._lock:
             self._win = _Window(connected_at_ms=int(time.time() * 1000),
-                                backlog_after=self._mono() + hold)
+                                backlog_after=now + max(hold, HELLO_WAIT_S),
+                                min_hold_until=now + hold)
             self._connected = True
         if self.stats.connects:
             self.stats.reconnects += 1
@@ -284,6 +293,11 @@ class Uplink:
         self._last_hub_ack = now
         self.stats.acked_rows += self.outbox.ack(ranges)
         with self._lock:
+            win = self._win
+            if not win.first_ack_seen:
+                win.first_ack_seen = True
+                win.backlog_after = min(win.backlog_after,
+                                        max(win.min_hold_until, now + FIRST_ACK_GRACE_S))
             for lo, hi in ranges:
                 if hi - lo < len(self._win.awaiting):
                     for s in range(lo, hi + 1):

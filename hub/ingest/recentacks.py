@@ -1,9 +1,10 @@
-"""What the hub acknowledged to each device lately, to say it again after a reconnect.
+"""What the hub acknowledged to each device lately, to say it again when the box comes back.
 
-An ``ack`` is an ordinary QoS 1 message: when the broker dies (or the hub's link drops) with
-acks not yet delivered, the devices keep rows the hub has stored and send them again. Saying
-the last minute's acks again as soon as the hub is back lets the boxes drop those rows before
-their resend timers fire, which turns most of those duplicates into nothing. Pure.
+An ``ack`` is an ordinary QoS 1 message: when the broker dies (or a link drops) with acks not
+yet delivered, the box keeps rows the hub has stored and would send them again. When a box's
+"online" arrives (after its reconnect, or when the hub resubscribes and gets the retained
+states) the hub says that box's last minute of acks again, and the box holds its backlog until
+that first ack: the rows the hub already stored are dropped instead of sent twice. Pure.
 """
 
 from __future__ import annotations

@@ -79,7 +79,6 @@ class IngestService:
         self.dups = DuplicateCounter()
         self._ack_seq = 0
         self._recent_acks = RecentAcks()
-        self._acked_gen = 0  # broker connection generation the acks were last repeated on
         self._db_ready = False
         share = settings.mqtt_share_group or None
         client_id = settings.mqtt_client_id
@@ -143,7 +142,6 @@ class IngestService:
 
     def _writer_loop(self) -> None:
         while not (self._stop.is_set() and self._pending.empty()):
-            self._repeat_acks_after_reconnect()
             batch = self._take_batch()
             if batch:
                 try:
@@ -164,6 +162,7 @@ class IngestService:
         stored: dict[str, set[int]] = defaultdict(set)
         rejected: dict[str, set[int]] = defaultdict(set)
         updates: dict[str, DeviceUpdate] = defaultdict(DeviceUpdate)
+        came_back: set[str] = set()
         for item in batch:
             r = item.result
             if isinstance(r, Accepted):
@@ -181,6 +180,8 @@ class IngestService:
                     up.clock_offset_s = (device_ts - time.time() * 1000) / 1000.0
                 if isinstance(r.payload, payloads.State):
                     up.state = r.payload
+                    if r.payload.online:
+                        came_back.add(r.device_id)
                 elif isinstance(r.payload, payloads.Health) and (
                         up.health is None or r.payload.ts >= up.health.ts):
                     up.health = r.payload
@@ -195,6 +196,7 @@ class IngestService:
                     rejected[r.device_id].add(r.seq)
         self.mqtt.ack_batch([(item.gen, item.mid) for item in batch])
         self._send_device_acks(stored, rejected)
+        self._repeat_acks_to(came_back)
         try:
             self.devices.apply(dict(updates))
         except Exception:  # the registry is a view: its failure must not lose telemetry
@@ -284,19 +286,16 @@ class IngestService:
             self._recent_acks.add(dev, seqs, now)
         self._publish_acks(stored, rejected)
 
-    def _repeat_acks_after_reconnect(self) -> None:
-        """Once per new broker connection: say the last minute's acks again."""
-        gen = self.mqtt.generation
-        if gen == self._acked_gen or not self.mqtt.connected():
-            return
-        first = self._acked_gen == 0
-        self._acked_gen = gen
-        if first:
+    def _repeat_acks_to(self, devices: set[str]) -> None:
+        """A box that (re)connected may have missed acks sent while it was away (or lost
+        with a crashed broker): say its last minute's acks again before it resends."""
+        if not devices:
             return
         recent = self._recent_acks.recent(time.monotonic())
-        if recent:
-            self._publish_acks(recent, {})
-            self.stats.inc("acks_repeated", len(recent))
+        # Every box that came back gets an ack, empty if nothing is recent: it is also the
+        # hub's hello, which lets the box send its backlog without waiting any longer.
+        self._publish_acks({d: recent.get(d, set()) for d in devices}, {})
+        self.stats.inc("acks_repeated", len(devices))
 
     def _publish_acks(self, stored: dict[str, set[int]],
                       rejected: dict[str, set[int]]) -> None:
