@@ -312,7 +312,8 @@ class IngestService:
         key = f"{r.device_id or '?'}:{r.reason}"
         if self._log_limit.allow(key):
             log.warning("refused message from %s: %s (%s)", r.device_id or "?", r.reason,
-                        r.detail[:200])
+                        r.detail[:200], extra={"device": r.device_id or None,
+                                               "reason": r.reason})
 
     # --- spool replay ---------------------------------------------------------------------
 

@@ -86,7 +86,7 @@ def _health(rng: random.Random, cams: dict[str, Any]) -> dict[str, Any]:
 
 def seed_fleet(registry: Registry, media_root: Path, count: int, now: datetime,
                skip_sites: set[str] | None = None) -> SeededFleet:
-    """``count`` devices over every kelurahan; about one in twelve is offline, late or has a
+    """``count`` devices over every kelurahan; about one in twenty is offline, late or has a
     camera in trouble, so the wall shows every colour."""
     rng = random.Random(8)
     frames = street_frames()
@@ -105,13 +105,13 @@ def seed_fleet(registry: Registry, media_root: Path, count: int, now: datetime,
             dev = f"{kec}-{kel}".lower().replace(" ", "-")[:50] + f"-{n // len(kelurahan) + 1:03d}"
             ids.append(dev)
             roll = rng.random()
-            presence, ago = ("offline", 900.0) if roll < 0.04 else ("online", 2.0)
-            if 0.04 <= roll < 0.06:
+            presence, ago = ("offline", 900.0) if roll < 0.015 else ("online", 2.0)
+            if 0.015 <= roll < 0.025:
                 ago = 4 * 3600.0  # four health intervals without health: late (stale)
             cams: dict[str, Any] = {}
             for c in range(1 if n % 5 else 2):
                 state = "streaming"
-                if 0.06 <= roll < 0.08:
+                if 0.025 <= roll < 0.045:
                     state = rng.choice(["frozen", "no_frames", "covered"])
                 cams[f"cam{c + 1}"] = {"state": state, "fps": round(rng.uniform(4, 6), 1)}
             tiles += len(cams)

@@ -82,7 +82,7 @@ def test_backup_then_restore_onto_a_fresh_hub(tmp_path, old_hub):
             "media/clips/beji-pole-01/cam1-1-2.mp4"} <= set(manifest["files"])
     assert devices_in(folder / "registry.sqlite") == ["beji-pole-01", "beji-pole-02"]
 
-    new_path, new = hub_at(tmp_path / "new")
+    _new_path, new = hub_at(tmp_path / "new")
     out = restore(new, folder)
     assert out.moved_aside == ()
     assert devices_in(new.data_dir / "registry.sqlite") == ["beji-pole-01", "beji-pole-02"]
@@ -131,7 +131,7 @@ def test_a_damaged_or_interrupted_backup_is_refused_and_nothing_changes(tmp_path
     else:
         (folder / MANIFEST).unlink()
     _new_path, new = hub_at(tmp_path / "new")
-    with pytest.raises(BackupError, match="damaged|interrupted"):
+    with pytest.raises(BackupError, match=r"damaged|interrupted"):
         restore(new, folder)
     assert not new.data_dir.exists()
 

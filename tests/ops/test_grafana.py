@@ -9,7 +9,6 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import yaml
@@ -113,7 +112,7 @@ def test_the_dashboard_is_provisionable():
     assert len(ids) == len(set(ids))
     for p in dash["panels"]:
         g = p["gridPos"]
-        assert 0 <= g["x"] and g["x"] + g["w"] <= 24, p["title"]
+        assert g["x"] >= 0 and g["x"] + g["w"] <= 24, p["title"]
         if p["type"] != "row":
             assert p["datasource"]["uid"] == uid, p["title"]
             assert all(t["rawQuery"] and t["query"] for t in p["targets"]), p["title"]

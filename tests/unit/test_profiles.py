@@ -140,7 +140,7 @@ def test_systemd_unit_runs_the_agent_and_restarts_on_failure():
     unit.optionxform = str  # type: ignore[assignment,method-assign]
     unit.read(FIRMWARE / "systemd" / "dcor-agent.service")
     svc = unit["Service"]
-    assert re.search(r"dcor-agent run --config \S+/agent\.yaml$", svc["ExecStart"])
+    assert re.search(r"dcor-agent run --config \S+/agent\.yaml( |$)", svc["ExecStart"])
     assert svc["Restart"] == "on-failure"
     assert svc["User"] == "dcor-agent"
     assert svc["NoNewPrivileges"] == "yes" and svc["ProtectSystem"] == "strict"

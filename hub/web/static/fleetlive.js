@@ -66,7 +66,17 @@
     });
   }
 
+  function sameTile(li, t) {
+    var img = li.querySelector("img");
+    var snap = img ? (img.getAttribute("data-src") || img.getAttribute("src")) : null;
+    return li.className === "tile tone-" + t.tone && li.getAttribute("data-status") === t.status
+      && snap === (t.snap || null);
+  }
+
   function drawTile(li, e, t) {
+    // Most of a whole picture is what the page already shows: touch nothing then, so the
+    // browser has nothing to lay out again.
+    if (sameTile(li, t)) { return; }
     var name = e.id + (t.camera ? " · " + t.camera : "");
     var label = name + ": " + (S.states[t.status] || t.status);
     li.className = "tile tone-" + t.tone;
@@ -191,16 +201,22 @@
 
   // --- map sites and device badges ------------------------------------------------------
   function updateSites(touched) {
-    Object.keys(touched).forEach(function (site) {
-      var c = {};
-      Object.keys(devices).forEach(function (id) {
-        var e = devices[id];
-        if (e.site === site) { var b = BUCKET[e.state] || "unknown"; c[b] = (c[b] || 0) + 1; }
-      });
-      document.querySelectorAll('[data-site="' + CSS.escape(site) + '"]').forEach(function (n) {
-        var cls = (n.getAttribute("class") || "").replace(/\bworst-\S+/, "").trim();
-        n.setAttribute("class", cls + " worst-" + worst(c));
-      });
+    var nodes = document.querySelectorAll("[data-site]");
+    if (!nodes.length) { return; }
+    var per = {};  // site -> counts per bucket, in one pass over the devices
+    Object.keys(devices).forEach(function (id) {
+      var e = devices[id];
+      if (!touched[e.site]) { return; }
+      var c = per[e.site] = per[e.site] || {};
+      var b = BUCKET[e.state] || "unknown";
+      c[b] = (c[b] || 0) + 1;
+    });
+    nodes.forEach(function (n) {
+      var site = n.getAttribute("data-site");
+      if (!touched[site]) { return; }
+      var cls = (n.getAttribute("class") || "").replace(/\bworst-\S+/, "").trim();
+      var want = cls + " worst-" + worst(per[site] || {});
+      if (n.getAttribute("class") !== want) { n.setAttribute("class", want); }
     });
   }
 
