@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from dcor_wire.configdoc import merge
+
 Loc = tuple[str | int, ...]
 Positions = dict[Loc, tuple[str, int]]
 
@@ -42,7 +44,7 @@ def load_with_positions(path: Path, _seen: tuple[Path, ...] = ()) -> tuple[Any, 
         if not isinstance(parent_name, str):
             raise ConfigFileError(f"{path}: 'extends' must name a file")
         parent, parent_pos = load_with_positions(path.parent / parent_name, (*_seen, path))
-        data = _merge(parent, data)
+        data = merge(parent, data)
         parent_pos.update(positions)
         positions = parent_pos
     return data, positions
@@ -66,15 +68,6 @@ def _build(node: yaml.Node, loc: Loc, fname: str, pos: Positions) -> Any:
     if isinstance(node, yaml.SequenceNode):
         return [_build(v, (*loc, i), fname, pos) for i, v in enumerate(node.value)]
     return yaml.safe_load(yaml.serialize(node))
-
-
-def _merge(base: Any, over: Any) -> Any:
-    if isinstance(base, dict) and isinstance(over, dict):
-        merged = dict(base)
-        for k, v in over.items():
-            merged[k] = _merge(base[k], v) if k in base else v
-        return merged
-    return over
 
 
 def locate(positions: Positions, loc: Loc) -> str:

@@ -8,13 +8,13 @@ rendering share it.
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dcor_wire.configdoc import merge
 from edge_agent.yamlconf import ConfigFileError, Positions, load_with_positions
 
 PROFILES_ENV = "DCOR_PROFILES_DIR"
@@ -80,12 +80,3 @@ def render_profile(name: str, overrides: Mapping[str, Any] | None = None,
     return merge(data, dict(overrides or {}))
 
 
-def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep merge of two mappings into a new dict (``over`` wins, lists replaced)."""
-    out: dict[str, Any] = copy.deepcopy(dict(base))
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
