@@ -68,7 +68,7 @@ def healthy_hub(tmp_path, mosquitto_factory, influxd: InfluxProcess, influx_db) 
     upgrade_head(db)
     reg = open_registry(db)
     with reg.session() as s:
-        s.add(IngestWorkerStats(worker_id="w1", counters={}, updated_at=NOW))
+        s.add(IngestWorkerStats(worker_id="w1", counters={}, updated_at=dt.datetime.now(dt.UTC)))
     reg.close()
     cfg = {"data_dir": str(data), "database_url": db, "mqtt_port": broker.port,
            "influx_url": influxd.url, "influx_db": influx_db, "secret_key": "k" * 64,
