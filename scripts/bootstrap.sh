@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Idempotent set-up for development, tests and CI:
-#   1. the Debian packages mosquitto, mosquitto-clients, influxdb and nginx (the ops tests run
-#      the hub's nginx site) (only if a binary is missing);
+#   1. the Debian packages mosquitto, mosquitto-clients and influxdb (only if a binary is
+#      missing);
 #   2. .venv with Python >= 3.11 (only if missing or broken);
 #   3. `pip install -e '.[dev]'` (only when pyproject.toml changed since the last install);
 #   4. with DCOR_TEST_TOOLS=1 (the test command sets it): Debian's chromium for the browser
-#      tests and postgresql (server binaries only; tests start their own) for the registry tests.
+#      tests, nginx for the check of the hub's nginx site, and postgresql (server binaries
+#      only; tests start their own) for the registry tests.
 # It never starts, stops or reconfigures a system Mosquitto/InfluxDB: our code and tests start
 # their own on free ports.
 set -euo pipefail
@@ -13,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 VENV=.venv
 STAMP="$VENV/.dcor-bootstrap-stamp"
-APT_PKGS=(mosquitto mosquitto-clients influxdb nginx)
+APT_PKGS=(mosquitto mosquitto-clients influxdb)
 
 ADDED_POLICY=""
 
@@ -72,11 +73,11 @@ apt_install() {
 
 ensure_services() {
     local missing=()
-    for bin in mosquitto mosquitto_pub mosquitto_sub influxd nginx; do
+    for bin in mosquitto mosquitto_pub mosquitto_sub influxd; do
         have_bin "$bin" || missing+=("$bin")
     done
     if [ "${#missing[@]}" -eq 0 ]; then
-        log "mosquitto, mosquitto_pub/sub, influxd and nginx present"
+        log "mosquitto, mosquitto_pub/sub and influxd present"
         return
     fi
     log "missing: ${missing[*]}; installing Debian packages ${APT_PKGS[*]}"
@@ -146,9 +147,10 @@ ensure_test_tools() {  # tests only: Chromium drives the browser tests, PostgreS
     [ "${DCOR_TEST_TOOLS:-0}" = "1" ] || return 0
     local want=()
     have_bin chromium || want+=(chromium)
+    have_bin nginx || want+=(nginx)  # the ops tests check the hub's nginx site
     compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || want+=(postgresql)
     if [ "${#want[@]}" -eq 0 ]; then
-        log "chromium and postgresql present"
+        log "chromium, nginx and postgresql present"
         return
     fi
     log "the tests need Debian's ${want[*]}: installing"
