@@ -44,6 +44,61 @@ class DeviceUpdate:
     clock_offset_s: float | None = None  # set when the hub quarantined its points
     config_report: payloads.ConfigReported | None = None  # newest in the batch
 
+    def take(self, payload: object) -> None:
+        """Keep ``payload`` if it is presence, or newer than the health or configuration
+        report held (messages of one device can arrive out of order)."""
+        if isinstance(payload, payloads.State):
+            self.state = payload
+        elif isinstance(payload, payloads.Health):
+            if self.health is None or payload.ts >= self.health.ts:
+                self.health = payload
+        elif isinstance(payload, payloads.ConfigReported) and (
+                self.config_report is None
+                or (payload.ts, payload.seq) > (self.config_report.ts, self.config_report.seq)):
+            self.config_report = payload
+
+    def urgent(self) -> bool:
+        """Presence, a configuration report or a clock flag: the room should see it now."""
+        return (self.state is not None or self.config_report is not None
+                or self.clock_offset_s is not None)
+
+    def fold(self, later: DeviceUpdate) -> None:
+        """Add the update of a later batch to this one."""
+        self.seen = self.seen or later.seen
+        self.last_seq = max(self.last_seq, later.last_seq)
+        if later.presence is not None:
+            self.presence = later.presence
+        if later.state is not None:
+            self.state = later.state
+        if later.clock_offset_s is not None:
+            self.clock_offset_s = later.clock_offset_s
+        if later.health is not None:
+            self.take(later.health)
+        if later.config_report is not None:
+            self.take(later.config_report)
+
+
+@dataclass
+class HeldUpdates:
+    """Device updates of several batches, folded per device until they are written."""
+
+    _by_device: dict[str, DeviceUpdate] = field(default_factory=dict)
+
+    def merge(self, updates: dict[str, DeviceUpdate]) -> None:
+        for dev, up in updates.items():
+            held = self._by_device.get(dev)
+            if held is None:
+                self._by_device[dev] = up
+            else:
+                held.fold(up)
+
+    def take(self) -> dict[str, DeviceUpdate]:
+        out, self._by_device = self._by_device, {}
+        return out
+
+    def __len__(self) -> int:
+        return len(self._by_device)
+
 
 @dataclass
 class DeviceDirectory:

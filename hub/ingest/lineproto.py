@@ -12,7 +12,8 @@ which cannot be escaped at all outside string fields, become a space.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 
 def _escape_key(s: str) -> str:
@@ -79,21 +80,56 @@ def _head(measurement: str, tags: Mapping[str, str]) -> str:
     return head
 
 
+def head(measurement: str, tags: Mapping[str, str]) -> str:
+    """``measurement,tag=value,...`` escaped, tags sorted, empty tag values left out."""
+    return _head(measurement, tags)
+
+
+def render_fields(pairs: Iterable[tuple[str, object]]) -> str:
+    """``key=value,...`` for the pairs whose value InfluxDB can store (None, NaN, lists and
+    such are left out); "" when none can be."""
+    rendered: list[str] = []
+    add = rendered.append
+    for k, v in pairs:
+        t = type(v)
+        # The common cases inline: this runs for every field of every message.
+        if t is float:
+            if math.isfinite(v):  # type: ignore[arg-type]
+                add(f"{_ESCAPED.get(k) or _key(k)}={v!r}")
+        elif t is int:
+            add(f"{_ESCAPED.get(k) or _key(k)}={v}i")
+        elif t is bool:
+            add(f"{_ESCAPED.get(k) or _key(k)}={'true' if v else 'false'}")
+        elif v is not None:
+            fv = _field_value(v)
+            if fv is not None:
+                add(f"{_ESCAPED.get(k) or _key(k)}={fv}")
+    return ",".join(rendered)
+
+
+def struct_fields(obj: Any, skip: frozenset[str] = frozenset(), *,
+                  fields: Iterable[str] | None = None) -> str:
+    """``render_fields`` of a msgspec Struct's attributes in declaration order, except
+    ``skip`` (or only ``fields``)."""
+    names = _struct_names(type(obj), skip) if fields is None else fields
+    return render_fields([(n, getattr(obj, n)) for n in names])
+
+
+_NAMES: dict[tuple[type, frozenset[str]], tuple[str, ...]] = {}
+
+
+def _struct_names(cls: type, skip: frozenset[str]) -> tuple[str, ...]:
+    names = _NAMES.get((cls, skip))
+    if names is None:
+        declared: tuple[str, ...] = cls.__struct_fields__  # type: ignore[attr-defined]
+        names = _NAMES[(cls, skip)] = tuple(n for n in declared if n not in skip)
+    return names
+
+
 def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, object],
          ts_ms: int) -> str | None:
     """One point, or None if it would have no valid field (InfluxDB refuses such a line)."""
-    rendered = []
-    for k, v in fields.items():
-        t = type(v)
-        if t is int:  # the common cases inline: this runs for every field of every message
-            fv: str | None = f"{v}i"
-        elif t is float and math.isfinite(v):  # type: ignore[arg-type]
-            fv = repr(v)
-        else:
-            fv = _field_value(v)
-            if fv is None:
-                continue
-        rendered.append(f"{_ESCAPED.get(k) or _key(k)}={fv}")
+    rendered = render_fields(fields.items())
     if not rendered:
         return None
-    return f"{_head(measurement, tags)} {','.join(rendered)} {int(ts_ms)}"
+    return f"{_head(measurement, tags)} {rendered} {int(ts_ms)}"

@@ -13,7 +13,7 @@ import msgspec
 
 from dcor_wire import payloads, topics
 from dcor_wire.media import ClipChunkMeta, SnapshotMeta
-from hub.ingest.lineproto import line
+from hub.ingest.lineproto import head, line, struct_fields
 
 
 class SiteTagsLike:
@@ -25,19 +25,38 @@ def _tags(dev: str, site: Any) -> dict[str, str]:
     return {"device": dev, "kecamatan": site.kecamatan, "kelurahan": site.kelurahan}
 
 
+# The escaped head of each (measurement, device, site, extra tags): the same few thousand
+# strings for every message of the fleet, so they are made once (bounded).
+_HEADS: dict[tuple[str, str, Any, tuple[tuple[str, str], ...]], str] = {}
+_HEADS_MAX = 200_000
+
+
+def _head(measurement: str, dev: str, site: Any, *extra: tuple[str, str]) -> str:
+    key = (measurement, dev, site, extra)
+    h = _HEADS.get(key)
+    if h is None:
+        if len(_HEADS) >= _HEADS_MAX:
+            _HEADS.clear()
+        h = _HEADS[key] = head(measurement, {**_tags(dev, site), **dict(extra)})
+    return h
+
+
+_HEALTH_SKIP = frozenset({"v", "ts", "cameras"})
+
+
 def _keep(lines: list[str | None]) -> list[str]:
     return [x for x in lines if x is not None]
 
 
 def health_lines(dev: str, site: Any, h: payloads.Health) -> list[str]:
-    fields = {k: v for k, v in msgspec.structs.asdict(h).items()
-              if k not in ("v", "ts", "cameras") and v is not None}
-    out = [line("health", _tags(dev, site), fields, h.ts)]
+    ts = h.ts
+    out = [f"{_head('health', dev, site)} {struct_fields(h, _HEALTH_SKIP)} {ts}"]
     for cam, ch in h.cameras.items():
-        cam_fields = {k: v for k, v in msgspec.structs.asdict(ch).items() if v is not None}
-        cam_fields["seq"] = h.seq
-        out.append(line("camera_health", {**_tags(dev, site), "camera": cam}, cam_fields, h.ts))
-    return _keep(out)
+        cam_fields = struct_fields(ch)
+        seq = f"seq={h.seq}i"
+        out.append(f"{_head('camera_health', dev, site, ('camera', cam))} "
+                   f"{cam_fields + ',' + seq if cam_fields else seq} {ts}")
+    return out
 
 
 def state_lines(dev: str, site: Any, s: payloads.State) -> list[str]:
@@ -47,23 +66,27 @@ def state_lines(dev: str, site: Any, s: payloads.State) -> list[str]:
 
 
 def detections_lines(dev: str, site: Any, d: payloads.Detections) -> list[str]:
-    base = {**_tags(dev, site), "camera": d.camera}
-    out = [line("detections", base, {"seq": d.seq, "frames": d.frames,
-                                     "interval_ms": d.interval_ms}, d.ts)]
+    # Counts and tracks are validated non-negative integers and scores finite floats, so the
+    # fields are written directly (this runs for every detections message of the fleet).
+    cam = ("camera", d.camera)
+    ts, seq = d.ts, d.seq
+    out = [f"{_head('detections', dev, site, cam)} seq={seq}i,frames={d.frames}i,"
+           f"interval_ms={d.interval_ms}i {ts}"]
+    tracks, scores = d.tracks, d.max_score
     for cls, n in d.counts.items():
-        fields: dict[str, object] = {"count": n, "tracks": d.tracks.get(cls, 0), "seq": d.seq}
-        if cls in d.max_score:
-            fields["max_score"] = d.max_score[cls]
-        out.append(line("object_counts", {**base, "class": cls}, fields, d.ts))
+        score = scores.get(cls)
+        tail = "" if score is None else f",max_score={float(score)!r}"
+        out.append(f"{_head('object_counts', dev, site, cam, ('class', cls))} "
+                   f"count={n}i,tracks={tracks.get(cls, 0)}i,seq={seq}i{tail} {ts}")
     for zone, per_class in d.zones.items():
         for cls, n in per_class.items():
-            out.append(line("zone_counts", {**base, "zone": zone, "class": cls},
-                            {"count": n, "seq": d.seq}, d.ts))
+            head = _head("zone_counts", dev, site, cam, ("zone", zone), ("class", cls))
+            out.append(f"{head} count={n}i,seq={seq}i {ts}")
     for line_id, per_class_lc in d.crossings.items():
         for cls, lc in per_class_lc.items():
-            out.append(line("line_crossings", {**base, "line": line_id, "class": cls},
-                            {"right": lc.right, "left": lc.left, "seq": d.seq}, d.ts))
-    return _keep(out)
+            head = _head("line_crossings", dev, site, cam, ("line", line_id), ("class", cls))
+            out.append(f"{head} right={lc.right}i,left={lc.left}i,seq={seq}i {ts}")
+    return out
 
 
 def event_lines(dev: str, site: Any, e: payloads.Event) -> list[str]:

@@ -19,15 +19,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-import paho.mqtt.client as mqtt
-
 from dcor_wire import payloads, topics
 from dcor_wire.backoff import Backoff
 from dcor_wire.media import SnapshotMeta
 from hub.influx import InfluxClient, InfluxError
 from hub.ingest.dedup import DuplicateCounter
-from hub.ingest.devices import DeviceDirectory, DeviceUpdate, MediaRecord
+from hub.ingest.devices import DeviceDirectory, DeviceUpdate, HeldUpdates, MediaRecord
 from hub.ingest.mqttlink import HubMqtt, ingest_subscriptions
+from hub.ingest.mqttwire import Message
 from hub.ingest.recentacks import RecentAcks
 from hub.ingest.spool import Spool
 from hub.ingest.stats import IngestStats, LogLimiter
@@ -43,6 +42,8 @@ MEDIA_PRUNE_EVERY_S = 300.0
 # growing (jittered, doubling) up to the cap while it keeps failing.
 INFLUX_RETRY_MIN_S = 1.0
 INFLUX_RETRY_MAX_S = 10.0
+# Last seen and latest health reach the registry at most this often (see _apply_registry).
+REGISTRY_EVERY_S = 1.0
 
 
 @dataclass(slots=True)
@@ -70,7 +71,8 @@ class IngestService:
         self.media = MediaStore(settings.data_dir / "media", settings.media_max_bytes,
                                 settings.media_max_age_s)
         self._log_limit = LogLimiter(60.0)
-        self._pending: queue.Queue[Item] = queue.Queue()
+        # Lists of items: one per read of the broker connection, not one put per message.
+        self._pending: queue.Queue[list[Item]] = queue.Queue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._influx_ok_after = 0.0  # monotonic: skip straight to the spool until then
@@ -80,9 +82,11 @@ class IngestService:
         self._ack_seq = 0
         self._recent_acks = RecentAcks()
         self._db_ready = False
+        self._held_updates = HeldUpdates()
+        self._registry_due = 0.0
         share = settings.mqtt_share_group or None
         client_id = settings.mqtt_client_id
-        self.mqtt = HubMqtt(settings, ingest_subscriptions(share), self._on_message,
+        self.mqtt = HubMqtt(settings, ingest_subscriptions(share), self._on_messages,
                             client_id)
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -111,33 +115,32 @@ class IngestService:
 
     # --- receiving (network thread) -------------------------------------------------------
 
-    def _on_message(self, gen: int, msg: mqtt.MQTTMessage) -> None:
-        self.stats.inc("received")
-        props = None
-        user = getattr(msg.properties, "UserProperty", None) if msg.properties else None
-        if user:
-            props = dict(user)
-        result = self.validator.check(msg.topic, bytes(msg.payload), props)
-        self._pending.put(Item(gen, msg.mid, result))
+    def _on_messages(self, gen: int, messages: list[Message]) -> None:
+        check = self.validator.check
+        items = [Item(gen, m.packet_id,
+                      check(m.topic, m.payload,
+                            dict(m.user_properties) if m.user_properties else None))
+                 for m in messages]
+        self.stats.inc("received", len(items))
+        self._pending.put(items)
 
     # --- writing --------------------------------------------------------------------------
 
     def _take_batch(self) -> list[Item]:
         try:
-            first = self._pending.get(timeout=0.2)
+            batch = self._pending.get(timeout=0.2)
         except queue.Empty:
             return []
-        batch = [first]
-        points = _n_lines(first)
+        points = _n_lines(batch)
         deadline = time.monotonic() + self.settings.batch_max_delay_s
         while points < self.settings.batch_max_points:
             left = deadline - time.monotonic()
             try:
-                item = self._pending.get(timeout=left) if left > 0 else self._pending.get_nowait()
+                more = self._pending.get(timeout=left) if left > 0 else self._pending.get_nowait()
             except queue.Empty:
                 break
-            batch.append(item)
-            points += _n_lines(item)
+            batch += more
+            points += _n_lines(more)
         return batch
 
     def _writer_loop(self) -> None:
@@ -150,6 +153,9 @@ class IngestService:
                     # Nothing was acknowledged: the broker will deliver these again.
                     log.exception("batch of %d failed; left unacknowledged", len(batch))
                     time.sleep(1.0)
+            else:
+                self._apply_registry()
+        self._apply_registry(force=True)
 
     def _handle_batch(self, batch: list[Item]) -> None:
         accepted = [i.result for i in batch if isinstance(i.result, Accepted)]
@@ -163,42 +169,53 @@ class IngestService:
         rejected: dict[str, set[int]] = defaultdict(set)
         updates: dict[str, DeviceUpdate] = defaultdict(DeviceUpdate)
         came_back: set[str] = set()
+        n_stored = n_dups = 0
+        is_duplicate = self.dups.is_duplicate
         for item in batch:
             r = item.result
-            if isinstance(r, Accepted):
-                self.stats.inc("stored")
-                up = updates[r.device_id]
-                up.seen = True
-                if r.seq is not None:
-                    stored[r.device_id].add(r.seq)
-                    up.last_seq = max(up.last_seq, r.seq)
-                    if self.dups.is_duplicate(r.device_id, r.seq):
-                        self.stats.inc("duplicates")
-                if r.quarantine:
-                    self.stats.quarantine(r.quarantine)
-                    device_ts = int(getattr(r.payload, "ts", 0))
-                    up.clock_offset_s = (device_ts - time.time() * 1000) / 1000.0
-                if isinstance(r.payload, payloads.State):
-                    up.state = r.payload
-                    if r.payload.online:
-                        came_back.add(r.device_id)
-                elif isinstance(r.payload, payloads.Health) and (
-                        up.health is None or r.payload.ts >= up.health.ts):
-                    up.health = r.payload
-                elif isinstance(r.payload, payloads.ConfigReported) and (
-                        up.config_report is None
-                        or (r.payload.ts, r.payload.seq) > (up.config_report.ts,
-                                                            up.config_report.seq)):
-                    up.config_report = r.payload
-            else:
+            if type(r) is not Accepted:
+                assert isinstance(r, Rejected)
                 self._count_rejection(r)
                 if r.device_id and r.seq is not None and r.reason != "unknown_device":
                     rejected[r.device_id].add(r.seq)
+                continue
+            n_stored += 1
+            up = updates[r.device_id]
+            up.seen = True
+            if r.seq is not None:
+                stored[r.device_id].add(r.seq)
+                if r.seq > up.last_seq:
+                    up.last_seq = r.seq
+                if is_duplicate(r.device_id, r.seq):
+                    n_dups += 1
+            if r.quarantine:
+                self.stats.quarantine(r.quarantine)
+                device_ts = int(getattr(r.payload, "ts", 0))
+                up.clock_offset_s = (device_ts - time.time() * 1000) / 1000.0
+            up.take(r.payload)
+            if isinstance(r.payload, payloads.State) and r.payload.online:
+                came_back.add(r.device_id)
+        self.stats.inc("stored", n_stored)
+        if n_dups:
+            self.stats.inc("duplicates", n_dups)
         self.mqtt.ack_batch([(item.gen, item.mid) for item in batch])
         self._send_device_acks(stored, rejected)
         self._repeat_acks_to(came_back)
+        self._held_updates.merge(updates)
+        self._apply_registry(force=any(up.urgent() for up in updates.values()))
+
+    def _apply_registry(self, force: bool = False) -> None:
+        """Write the held device updates: at once for presence, configuration reports and
+        clock flags (the room watches those), otherwise at most every
+        ``REGISTRY_EVERY_S`` (last seen and latest health are a view, and one transaction
+        per write batch was the largest cost of a busy worker)."""
+        now = time.monotonic()
+        if not self._held_updates or not (force or now >= self._registry_due):
+            return
+        updates = self._held_updates.take()
+        self._registry_due = now + REGISTRY_EVERY_S
         try:
-            self.devices.apply(dict(updates))
+            self.devices.apply(updates)
         except Exception:  # the registry is a view: its failure must not lose telemetry
             log.exception("registry update failed")
 
@@ -374,5 +391,5 @@ class IngestService:
             log.exception("could not save ingest stats")
 
 
-def _n_lines(item: Item) -> int:
-    return len(item.result.lines) if isinstance(item.result, Accepted) else 0
+def _n_lines(items: list[Item]) -> int:
+    return sum(len(i.result.lines) for i in items if isinstance(i.result, Accepted))
