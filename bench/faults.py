@@ -23,6 +23,7 @@ from bench.priority import run_priority
 from bench.scenarios import LENGTHS, SCENARIOS, Context, Scenario, by_name
 
 PRIORITY = "priority_slow_link"
+MAX_DUPLICATES = 0.005  # of what the fleet produced, per scenario (the bound)
 
 
 def base_spec(length: str, agents: int, rate: float, hosts: int) -> LabSpec:
@@ -58,6 +59,9 @@ def run_scenario(sc: Scenario, length: str, spec: LabSpec, root: Path,
     checks = {"no_loss": result["lost"] == 0, "drained": drained,
               "no_crash": result["crashes"] == 0,
               "integrity": result["integrity_failures"] == 0, **ctx.checks}
+    if length != "quick":  # a CI-sized fleet is too small for a share of 0.5 % to mean much
+        checks["duplicates_within_bound"] = (
+            result.get("duplicates", 0) <= MAX_DUPLICATES * result.get("produced", 0))
     if result.get("influx_refused_lines_injected"):
         # The one bad line is refused alone (bisection), counted, and nothing else is lost.
         checks["bad_line_isolated"] = result["hub"].get("influx_refused_lines", 0) >= 1

@@ -278,9 +278,17 @@ class HubMqtt:
                 if wake_r in readable:
                     with contextlib.suppress(BlockingIOError):
                         wake_r.recv(4096)
+                now = time.monotonic()
+                if now - conn.last_out > conn.keepalive_s * 1.5:
+                    # Silent for 1.5 x keepalive (this process was stopped, or the broker
+                    # takes nothing): the broker has dropped this connection (MQTT 5,
+                    # 3.1.2.10). What it still holds for us comes again on the session, so
+                    # reading it here would only store every in-flight message twice.
+                    log.warning("the hub sent nothing for %.0f s: leaving this connection "
+                                "unread, the session redelivers", now - conn.last_out)
+                    return
                 if (conn.sock in readable or conn.tls_pending()) and not self._read(conn):
                     return
-                now = time.monotonic()
                 if now >= next_misc:
                     next_misc = now + 0.5
                     if not self._keepalive(conn, now):

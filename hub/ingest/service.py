@@ -158,6 +158,16 @@ class IngestService:
         self._apply_registry(force=True)
 
     def _handle_batch(self, batch: list[Item]) -> None:
+        gen = self.mqtt.generation
+        if any(i.gen != gen and i.mid for i in batch):
+            # Unacknowledged messages of a connection that is gone come again: from the
+            # broker on the persistent session, or, if the broker lost it, from the boxes
+            # (nothing was acked to them either). Storing them now would count them twice.
+            live = [i for i in batch if i.gen == gen or not i.mid]
+            self.stats.inc("stale_skipped", len(batch) - len(live))
+            batch = live
+            if not batch:
+                return
         accepted = [i.result for i in batch if isinstance(i.result, Accepted)]
         media = [r for r in accepted if isinstance(r.payload, Media)]
         if media:
