@@ -389,7 +389,8 @@ class IngestService:
     def counters(self) -> dict[str, Any]:
         snap = self.stats.snapshot()
         snap["spool_depth"] = self.spool.depth()
-        snap["pending"] = self._pending.qsize()
+        with self._pending.mutex:  # lists of items: count the messages in them
+            snap["pending"] = sum(len(items) for items in self._pending.queue)
         snap["mqtt_connected"] = self.mqtt.connected()
         snap["mqtt_reconnects"] = self.mqtt.reconnects
         return snap

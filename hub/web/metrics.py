@@ -37,6 +37,9 @@ COUNTERS: Final = {
     "influx_refused_lines": ("dcor_ingest_influx_refused_lines",
                              "Single points InfluxDB refused (400) after bisection"),
     "mqtt_reconnects": ("dcor_ingest_mqtt_reconnects", "Reconnections to the broker"),
+    "stale_skipped": ("dcor_ingest_stale_skipped",
+                      "Unacknowledged messages of a lost broker connection left for "
+                      "redelivery"),
 }
 # Counter key of a dict by reason -> (metric name, help).
 BY_REASON: Final = {
