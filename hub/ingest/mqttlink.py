@@ -111,6 +111,7 @@ class HubMqtt:
         self._connected = threading.Event()
         self._backoff = Backoff(0.5, 5.0)
         self._thread: threading.Thread | None = None
+        self._conn: _Connection | None = None  # the current connection, for live_generation
         self.reconnects = 0
         self._lock = threading.Lock()
         self._acks: list[tuple[int, int]] = []
@@ -122,6 +123,16 @@ class HubMqtt:
 
     @property
     def generation(self) -> int:
+        return self._gen
+
+    def live_generation(self) -> int:
+        """The generation whose acks can still reach the broker, or 0 when none can: not
+        connected, or silent for longer than the broker waits (see ``_run``; after a freeze
+        of the whole process the writer may wake before the network thread notices)."""
+        conn = self._conn
+        if conn is None or not self._connected.is_set() or \
+                time.monotonic() - conn.last_out > conn.keepalive_s * 1.5:
+            return 0
         return self._gen
 
     def connected(self) -> bool:
@@ -190,6 +201,7 @@ class HubMqtt:
                 log.warning("broker %s:%s: %s", self.settings.mqtt_host,
                             self.settings.mqtt_port, exc)
                 continue
+            self._conn = conn
             try:
                 self._run(conn, early)
                 if self._stop.is_set():
@@ -201,6 +213,7 @@ class HubMqtt:
                         conn.sock.sendall(conn.out)
             finally:
                 self._connected.clear()
+                self._conn = None
                 with self._lock:
                     self._acks.clear()  # ids of this connection mean nothing on the next
                     self._publishes.clear()

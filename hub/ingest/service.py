@@ -158,7 +158,7 @@ class IngestService:
         self._apply_registry(force=True)
 
     def _handle_batch(self, batch: list[Item]) -> None:
-        gen = self.mqtt.generation
+        gen = self.mqtt.live_generation()
         if any(i.gen != gen and i.mid for i in batch):
             # Unacknowledged messages of a connection that is gone come again: from the
             # broker on the persistent session, or, if the broker lost it, from the boxes

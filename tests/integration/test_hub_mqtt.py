@@ -179,3 +179,30 @@ def test_the_link_comes_back_after_the_broker_restarts(tmp_path):
                 pub.loop_stop()
         finally:
             link.stop()
+
+
+def test_after_a_freeze_the_link_leaves_the_dead_connection_unread(tmp_path, broker):
+    """A stopped process (SIGSTOP, a suspended VM) wakes to a connection the broker dropped
+    1.5 x keepalive ago: its buffered messages come again on the session, so the link must
+    not hand them over twice, and the writer must not ack into the dead connection."""
+    inbox = Inbox()
+    link = _link(tmp_path, broker.port, inbox)
+    pub = _publisher(broker.port)
+    try:
+        gen = link.generation
+        assert link.live_generation() == gen
+        conn = link._conn
+        assert conn is not None
+        conn.last_out -= 100  # as if the process had been stopped for 100 s
+        assert link.live_generation() == 0  # the writer skips this generation's acks
+        wait_until(lambda: link.generation > gen and link.connected(), 10,
+                   message="link reconnects")
+        assert link.live_generation() == link.generation
+        _send(pub, "dcor/v1/dev-3/health", b"{}")
+        [(g, m)] = inbox.take(1)
+        assert g == link.generation and m.topic == "dcor/v1/dev-3/health"
+    finally:
+        link.stop()
+        pub.disconnect()
+        pub.loop_stop()
+    assert link.live_generation() == 0
