@@ -52,6 +52,9 @@ class LabSpec:
     keepalive_s: int = 30
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
+    # 0: the lab's fleet connects at once when it starts; scenarios that restart agents set
+    # the agent's own default (``agent_restart_spec``), since that is what they measure.
+    first_connect_spread_s: float = 0.0
     ack_timeout_s: float = 30.0
     outbox_max_bytes: int = 64 * 1024 * 1024
     alarm_every_s: float = 0.0
@@ -146,7 +149,8 @@ class Lab:
         return {
             "device_id": device, "profile": "bench",
             "mqtt": {"port": self.proxy.port, "keepalive_s": s.keepalive_s,
-                     "reconnect_min": s.reconnect_min_s, "reconnect_max": s.reconnect_max_s},
+                     "reconnect_min": s.reconnect_min_s, "reconnect_max": s.reconnect_max_s,
+                     "first_connect_spread": s.first_connect_spread_s},
             "health": {"interval": 3600, "disk_path": str(self.root)},
             "outbox": {"path": str(self.root / "agents" / device / "outbox.sqlite"),
                        "max_bytes": s.outbox_max_bytes, "ack_timeout": s.ack_timeout_s},

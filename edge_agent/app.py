@@ -30,7 +30,7 @@ from edge_agent.remoteconf.manager import ConfigManager
 from edge_agent.remoteconf.stages import diff_stages
 from edge_agent.sdnotify import Notifier
 from edge_agent.telemetry import Priority
-from edge_agent.uplink import Uplink
+from edge_agent.uplink import Uplink, first_connect_delay
 
 if TYPE_CHECKING:
     from edge_agent.metrics import MetricsServer
@@ -72,7 +72,8 @@ class Agent:
         self.stop_event = threading.Event()
         self.outbox = Outbox(cfg.outbox.path, cfg.outbox.max_bytes)
         self.commands = Commands()
-        self.uplink = self._new_uplink(cfg)
+        # Only this first uplink waits: boxes that boot together must not connect together.
+        self.uplink = self._new_uplink(cfg, start_delay=first_connect_delay(cfg))
         self.health = HealthCollector(cfg.health.disk_path)
         # systemd (Type=notify, WatchdogSec): READY=1 once started, WATCHDOG=1 from the
         # health loop, so a hung agent is restarted; a no-op outside systemd.
@@ -86,9 +87,9 @@ class Agent:
         self.commands.register("snapshot", self._cmd_snapshot)
         self.commands.register("upload_clip", self._cmd_upload_clip)
 
-    def _new_uplink(self, cfg: AgentConfig) -> Uplink:
+    def _new_uplink(self, cfg: AgentConfig, start_delay: float = 0.0) -> Uplink:
         return Uplink(cfg, self.outbox, self._state_payload, on_command=self._on_command,
-                      on_config=self.remote.offer)
+                      on_config=self.remote.offer, start_delay=start_delay)
 
     def _build_pipelines(self) -> dict[str, Any]:
         if not self.cfg.cameras:

@@ -51,6 +51,11 @@ class MqttConfig(_Model):
     session_expiry: Duration = Field(3600.0, ge=0, title="MQTT 5 session expiry")
     reconnect_min: Duration = Field(0.5, gt=0, title="First reconnect delay (before jitter)")
     reconnect_max: Duration = Field(30.0, gt=0, title="Reconnect delay cap")
+    first_connect_spread: Duration = Field(
+        10.0, ge=0, le=600, title="The first connection after start waits uniform(0, this)",
+        description="Boxes that boot together (a kelurahan's power comes back) must not all "
+                    "connect in the same second: 10 s puts about a tenth of them in each "
+                    "second. 0 connects at once")
     tls: MqttTlsConfig | None = Field(None, title="TLS to the broker (certificate and host "
                                       "name always checked; never falls back to plaintext)")
     require_tls: bool = Field(False, title="Refuse to run without TLS",

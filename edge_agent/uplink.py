@@ -3,7 +3,9 @@
 Two named threads:
 - ``dcor.mqtt`` owns the connection: it connects, runs the network loop and, when the link
   drops, waits a capped, jittered backoff (monotonic clock) and connects again with a fresh
-  client object, so nothing half-sent by an old connection is replayed behind our back.
+  client object, so nothing half-sent by an old connection is replayed behind our back. The
+  agent's first uplink after process start first waits ``first_connect_delay`` (boxes that
+  boot together must not connect together).
 - ``dcor.uplink`` moves outbox rows into the window. A PUBACK with a success reason code only
   frees a window slot; the row stays in the outbox until the hub's ``ack`` names its seq.
   Rows the hub has not acknowledged after ``ack_timeout`` are sent again.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -79,14 +82,29 @@ class _Window:
     first_ack_seen: bool = False
 
 
+def first_connect_delay(cfg: AgentConfig, rand: Callable[[], float] = random.random) -> float:
+    """Seconds the first connection after process start waits: uniform(0,
+    ``mqtt.first_connect_spread``).
+
+    When a kelurahan's power comes back every box boots in the same second; without this they
+    would all connect in it too (the reconnect backoff only spreads connections that were
+    lost). Spread over N seconds, about 1/N of them connect in any one second.
+    """
+    return rand() * cfg.mqtt.first_connect_spread
+
+
 class Uplink:
     def __init__(self, cfg: AgentConfig, outbox: Outbox,
                  state_payload: Callable[[bool], bytes],
                  on_command: Callable[[str, mqtt.MQTTMessage], None] | None = None,
                  on_config: Callable[[bytes], None] | None = None,
                  monotonic: Callable[[], float] = time.monotonic,
-                 client_id: str | None = None) -> None:
+                 client_id: str | None = None, start_delay: float = 0.0) -> None:
+        """``start_delay``: seconds before the first connection (the agent passes
+        ``first_connect_delay`` at process start only; an uplink rebuilt for new broker
+        settings connects at once, within the configuration trial's grace period)."""
         self.cfg = cfg
+        self.start_delay = max(0.0, start_delay)
         self.client_id = client_id or cfg.device_id
         # Built now: a bad CA file fails the start, and TLS can never be silently skipped.
         self._tls = tls_context(cfg.mqtt.tls) if cfg.mqtt.tls is not None else None
@@ -188,6 +206,11 @@ class Uplink:
         return c
 
     def _connection_loop(self) -> None:
+        if self.start_delay > 0:
+            log.info("first connection in %.1f s (spreading boxes that boot together)",
+                     self.start_delay)
+            if self._stop.wait(self.start_delay):
+                return
         first = True
         while not self._stop.is_set():
             if not first:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -95,10 +96,24 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+SIM_DEVICES_ENV = "DCOR_DEMO_SIM_DEVICES"
+DEMO_SIM_DEFAULT = 300  # hub.demo.simfleet.DEFAULT_SIM_DEVICES (not imported: slow to load)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from hub.demo import run_demo
 
-    return run_demo(agents=args.agents, web_port=args.port, data_dir=args.data_dir)
+    sim_devices = args.sim_devices
+    if sim_devices is None:
+        raw = os.environ.get(SIM_DEVICES_ENV, "")
+        try:
+            sim_devices = int(raw) if raw.strip() else DEMO_SIM_DEFAULT
+        except ValueError:
+            print(f"dcor-hub demo: {SIM_DEVICES_ENV} must be a whole number, not {raw!r}",
+                  file=sys.stderr)
+            return 2
+    return run_demo(agents=args.agents, web_port=args.port, data_dir=args.data_dir,
+                    sim_devices=sim_devices)
 
 
 def cmd_security(args: argparse.Namespace) -> int:
@@ -150,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--agents", type=int, default=6)
     demo.add_argument("--port", type=int, default=8080, help="web port (next free if taken)")
     demo.add_argument("--data-dir", default=None, help="keep state here (default: temporary)")
+    demo.add_argument("--sim-devices", type=int, default=None, metavar="N",
+                      help="simulated boxes (dcor-sim) beside the real agents; 0: none "
+                           f"(default: ${SIM_DEVICES_ENV}, else {DEMO_SIM_DEFAULT})")
     demo.set_defaults(func=cmd_demo)
     add_security_parsers(sub)
     add_ops_parsers(sub)

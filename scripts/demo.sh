@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole system on this machine: Mosquitto, InfluxDB, the hub (ingest + web) and a fleet of
-# agents, on free 127.0.0.1 ports; prints the fleet page's URL. Ctrl-C stops everything.
-#   scripts/demo.sh [--agents N] [--port WEB_PORT] [--data-dir DIR]
+# The whole system on this machine: Mosquitto, InfluxDB, the hub (ingest + web), a few agents
+# and a simulated fleet (dcor-sim), on free 127.0.0.1 ports; prints the fleet page's URL.
+# Ctrl-C stops everything.
+#   scripts/demo.sh [--agents N] [--sim-devices N] [--port WEB_PORT] [--data-dir DIR]
 # Set-up (Debian packages, .venv, Python packages) is done first when missing.
 set -euo pipefail
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -50,3 +51,64 @@ def fleet_layout(count: int) -> list[tuple[str, DemoSite]]:
     """``count`` (device id, site) pairs; sites repeat (-02, -03...) past the table's end."""
     return [(f"{DEPOK_SITES[i % len(DEPOK_SITES)].id}-{i // len(DEPOK_SITES) + 1:02d}",
              DEPOK_SITES[i % len(DEPOK_SITES)]) for i in range(count)]
+
+
+# Every kecamatan of Depok with its kelurahan (63 in all) and an approximate centre: where
+# the simulated boxes (``hub.demo.simfleet``) stand. Coordinates are not surveyed: each
+# kelurahan is placed on a small ring around its kecamatan's centre.
+KECAMATAN: tuple[tuple[str, float, float, tuple[str, ...]], ...] = (
+    ("Beji", -6.372, 106.818, ("Beji", "Beji Timur", "Kemiri Muka", "Kukusan", "Pondok Cina",
+                               "Tanah Baru")),
+    ("Bojongsari", -6.395, 106.745, ("Bojongsari", "Bojongsari Baru", "Curug", "Duren Mekar",
+                                     "Duren Seribu", "Pondok Petir", "Serua")),
+    ("Cilodong", -6.430, 106.840, ("Cilodong", "Jatimulya", "Kalibaru", "Kalimulya",
+                                   "Sukamaju")),
+    ("Cimanggis", -6.370, 106.868, ("Cisalak Pasar", "Curug", "Harjamukti", "Mekarsari",
+                                    "Pasir Gunung Selatan", "Tugu")),
+    ("Cinere", -6.340, 106.785, ("Cinere", "Gandul", "Pangkalan Jati", "Pangkalan Jati Baru")),
+    ("Cipayung", -6.425, 106.800, ("Bojong Pondok Terong", "Cipayung", "Cipayung Jaya",
+                                   "Pondok Jaya", "Ratu Jaya")),
+    ("Limo", -6.365, 106.782, ("Grogol", "Krukut", "Limo", "Meruyung")),
+    ("Pancoran Mas", -6.398, 106.812, ("Depok", "Depok Jaya", "Mampang", "Pancoran Mas",
+                                       "Rangkapan Jaya", "Rangkapan Jaya Baru")),
+    ("Sawangan", -6.412, 106.765, ("Bedahan", "Cinangka", "Kedaung", "Pasir Putih",
+                                   "Pengasinan", "Sawangan", "Sawangan Baru")),
+    ("Sukmajaya", -6.395, 106.842, ("Abadijaya", "Baktijaya", "Cisalak", "Mekarjaya",
+                                    "Sukmajaya", "Tirtajaya")),
+    ("Tapos", -6.425, 106.882, ("Cilangkap", "Cimpaeun", "Jatijajar", "Leuwinanggung",
+                                "Sukamaju Baru", "Sukatani", "Tapos")),
+)
+SIM_PROFILES = ("rpi4-cctv", "rpi5-cctv", "kelurahan-office", "jetson-orin-nano")
+_RING_DEG = 0.008  # a kelurahan's distance from its kecamatan's centre (~0.9 km)
+_POLE_DEG = 0.002  # a pole's distance from its kelurahan's point (~0.2 km)
+
+
+def kelurahan_points() -> list[tuple[str, str, float, float]]:
+    """(kecamatan, kelurahan, lat, lon) of all 63 kelurahan, the kecamatan taking turns (the
+    first of each, then the second...), so even a small fleet spreads over the city."""
+    rings = []
+    for kec, lat, lon, kels in KECAMATAN:
+        ring = []
+        for j, kel in enumerate(kels):
+            angle = 2 * math.pi * j / len(kels)
+            ring.append((kec, kel, lat + _RING_DEG * math.sin(angle),
+                         lon + _RING_DEG * math.cos(angle)))
+        rings.append(ring)
+    deepest = max(len(r) for r in rings)
+    return [ring[j] for j in range(deepest) for ring in rings if j < len(ring)]
+
+
+def sim_layout(device_ids: list[str]) -> list[tuple[str, DemoSite]]:
+    """A pole site for each simulated box, dealt over the 63 kelurahan in turn (every
+    kelurahan has one from 63 boxes on), the poles of a kelurahan on a circle around it."""
+    points = kelurahan_points()
+    out = []
+    for i, device_id in enumerate(device_ids):
+        kec, kel, lat, lon = points[i % len(points)]
+        nth = i // len(points)
+        angle = 2.4 * nth  # radians: successive poles fall on different sides
+        out.append((device_id, DemoSite(
+            f"site-{device_id}", f"Tiang CCTV {kel} {nth + 1:02d}", kec, kel,
+            round(lat + _POLE_DEG * math.sin(angle), 5),
+            round(lon + _POLE_DEG * math.cos(angle), 5), SIM_PROFILES[i % len(SIM_PROFILES)])))
+    return out

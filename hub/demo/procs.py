@@ -6,6 +6,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -124,6 +125,37 @@ def get_json(port: int, path: str, timeout: float = 2.0) -> Any:
         conn.close()
 
 
+_NEXT_LINK = re.compile(r'<([^>]+)>;\s*rel="next"')
+
+
+def get_list(port: int, path: str, timeout: float = 2.0, max_pages: int = 50) -> list[Any]:
+    """GET a JSON list on 127.0.0.1, following ``Link: <...>; rel="next"`` pages; [] when
+    not (yet) answering."""
+    items: list[Any] = []
+    next_path: str | None = path
+    for _ in range(max_pages):
+        if next_path is None:
+            break
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        try:
+            conn.request("GET", next_path)
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status != 200:
+                return []
+            page = json.loads(body)
+            link = _NEXT_LINK.search(resp.getheader("Link") or "")
+        except (OSError, http.client.HTTPException, ValueError):
+            return []
+        finally:
+            conn.close()
+        if not isinstance(page, list):
+            return []
+        items.extend(page)
+        next_path = link.group(1) if link else None
+    return items
+
+
 def answers(port: int, path: str) -> bool:
     return get_json(port, path) is not None
 
@@ -133,8 +165,9 @@ class Interrupted(Exception):
 
 
 def wait_for(check: Callable[[], bool], timeout: float, watch: list[Child],
-             stop: threading.Event) -> bool:
-    """Poll ``check`` on a monotonic clock until true (True) or ``timeout`` (False).
+             stop: threading.Event, interval: float = 0.2) -> bool:
+    """Poll ``check`` every ``interval`` s on a monotonic clock until true (True) or
+    ``timeout`` (False).
 
     Raises ``Interrupted`` once ``stop`` is set, and ``RuntimeError`` naming the log when a
     watched process dies meanwhile.
@@ -149,7 +182,7 @@ def wait_for(check: Callable[[], bool], timeout: float, watch: list[Child],
             if not child.alive():
                 raise RuntimeError(f"{child.name} exited (code {child.proc.returncode}); "
                                    f"see {child.log_path}")
-        stop.wait(0.2)
+        stop.wait(interval)
     return False
 
 

@@ -29,12 +29,18 @@ from hub.demo.procs import (
     Progress,
     answers,
     command,
-    get_json,
+    get_list,
     log_size,
     pick_web_port,
     read_from,
     spawn,
     wait_for,
+)
+from hub.demo.simfleet import (
+    DEFAULT_SIM_DEVICES,
+    MAX_SIM_DEVICES,
+    enroll_sim_fleet,
+    start_sim,
 )
 from hub.localservices import InfluxProcess, MosquittoProcess
 from hub.settings import load_settings
@@ -121,7 +127,9 @@ def enroll_fleet(hub_config: Path, root: Path, broker_port: int, count: int) -> 
                 broker_port=broker_port, agent_data_dir=data,
                 site=SiteSpec(id=site.id, kecamatan=site.kecamatan, kelurahan=site.kelurahan,
                               name=site.name, lat=site.lat, lon=site.lon),
-                overrides={"health": {"interval": HEALTH_INTERVAL, "disk_path": str(data)},
+                # A demo box connects at once: no boot spread (mqtt.first_connect_spread).
+                overrides={"mqtt": {"first_connect_spread": 0},
+                           "health": {"interval": HEALTH_INTERVAL, "disk_path": str(data)},
                            **camera_overrides(index)},
             )
             enroll(registry, req, bundle, force=True)
@@ -175,22 +183,32 @@ def start_agents(bundles: list[Path], logs: Path, children: list[Child]) -> None
                               logs / f"agent-{bundle.name}.log"))
 
 
-def online_count(web_port: int, device_ids: set[str]) -> int:
-    devices = get_json(web_port, "/api/v1/devices") or []
-    return sum(1 for d in devices if d.get("id") in device_ids and d.get("state") == "online")
+def online_ids(web_port: int) -> set[str]:
+    # Every page: a city-sized simulated fleet does not fit in one answer.
+    devices = get_list(web_port, "/api/v1/devices?state=online&limit=1000")
+    return {str(d.get("id")) for d in devices if d.get("state") == "online"}
 
 
-def wait_online(web_port: int, device_ids: set[str], children: list[Child],
-                progress: Progress, stop: threading.Event) -> int:
-    """Poll the fleet API until every agent is online (or the timeout); return how many are."""
+def wait_online(web_port: int, agent_ids: set[str], sim_ids: set[str], children: list[Child],
+                progress: Progress, stop: threading.Event) -> tuple[int, int]:
+    """Poll the fleet API until every agent and simulated box is online (or the timeout);
+    return how many of each are."""
+    counts = (0, 0)
+
     def all_online() -> bool:
-        n = online_count(web_port, device_ids)
-        progress.show(f"agents online {n}/{len(device_ids)}")
-        return n == len(device_ids)
+        nonlocal counts
+        online = online_ids(web_port)
+        counts = (len(agent_ids & online), len(sim_ids & online))
+        sims = f", simulated {counts[1]}/{len(sim_ids)}" if sim_ids else ""
+        progress.show(f"agents online {counts[0]}/{len(agent_ids)}{sims}")
+        return counts == (len(agent_ids), len(sim_ids))
 
-    wait_for(all_online, ONLINE_TIMEOUT_S, children, stop)
+    # Listing a few hundred devices costs the web process a tenth of a second or more: asked
+    # five times a second, it would take the CPU the starting agents need.
+    wait_for(all_online, ONLINE_TIMEOUT_S, children, stop,
+             interval=0.5 if len(sim_ids) > 50 else 0.2)
     progress.done()
-    return online_count(web_port, device_ids)
+    return counts
 
 
 @contextlib.contextmanager
@@ -208,11 +226,16 @@ def demo_root(data_dir: str | None) -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def run_demo(agents: int = 6, web_port: int = 8080, data_dir: str | None = None) -> int:
+def run_demo(agents: int = 6, web_port: int = 8080, data_dir: str | None = None,
+             sim_devices: int = DEFAULT_SIM_DEVICES) -> int:
     """Run the whole system locally until Ctrl-C / SIGTERM; 0 on a clean stop, 1 when a part
-    fails to start or the hub dies, 2 for bad arguments."""
+    fails to start or the hub dies, 2 for bad arguments. ``sim_devices`` simulated boxes
+    (``hub.demo.simfleet``) run beside the ``agents`` real ones."""
     if not 1 <= agents <= MAX_AGENTS:
         print(f"dcor-hub demo: --agents must be 1..{MAX_AGENTS}", file=sys.stderr)
+        return 2
+    if not 0 <= sim_devices <= MAX_SIM_DEVICES:
+        print(f"dcor-hub demo: --sim-devices must be 0..{MAX_SIM_DEVICES}", file=sys.stderr)
         return 2
     started = time.monotonic()
     progress = Progress()
@@ -225,21 +248,32 @@ def run_demo(agents: int = 6, web_port: int = 8080, data_dir: str | None = None)
             logs.mkdir(exist_ok=True)
             broker, influx = start_services(root, stack, progress, stop)
             checkpoint(stop)
-            progress.show(f"enrolling {agents} devices in Depok")
+            sims_text = f" and {sim_devices} simulated boxes" if sim_devices else ""
+            progress.show(f"enrolling {agents} devices{sims_text} in Depok")
             hub_config = write_hub_settings(root, broker, influx, web_port)
             bundles = enroll_fleet(hub_config, root, broker.port, agents)
+            sim_ids = set(enroll_sim_fleet(hub_config, sim_devices))
             admin_password = create_demo_admin(hub_config)
             # Unwinds first (registered last): children stop before InfluxDB and the broker.
             stack.callback(stop_children, children, progress)
             port = start_hub(hub_config, logs, web_port, children, progress, stop)
             start_agents(bundles, logs, children)
-            online = wait_online(port, {b.name for b in bundles}, children, progress, stop)
+            # After the hub: its boxes connect once the ingest has subscribed, and opening
+            # hundreds of outboxes would slow the web process's start-up.
+            start_sim(sim_devices, broker.port, root, logs, children)
+            online, sims_online = wait_online(port, {b.name for b in bundles}, sim_ids,
+                                              children, progress, stop)
             if online < len(bundles):
                 print(f"[demo] not every agent is online yet; see {logs}/agent-*.log",
                       file=sys.stderr)
+            if sims_online < len(sim_ids):
+                print(f"[demo] not every simulated box is online yet; see {logs}/sim.log",
+                      file=sys.stderr)
+            sims = (f", {sims_online}/{len(sim_ids)} simulated boxes online (dcor-sim)"
+                    if sim_ids else "")
             print(f"dcor-fleet demo ready in {time.monotonic() - started:.1f} s: fleet page "
-                  f"http://127.0.0.1:{port}/ ({online}/{len(bundles)} agents online; data "
-                  f"and logs in {root}; Ctrl-C stops)", flush=True)
+                  f"http://127.0.0.1:{port}/ ({online}/{len(bundles)} agents online{sims}; "
+                  f"data and logs in {root}; Ctrl-C stops)", flush=True)
             print(f"[demo] log in at http://127.0.0.1:{port}/login as admin, password in "
                   f"{admin_password}", flush=True)
             print(f"[demo] alert console http://127.0.0.1:{port}/alerts; rules in "
@@ -273,10 +307,11 @@ def supervise(children: list[Child], stop: threading.Event) -> int:
 
 
 def stop_children(children: list[Child], progress: Progress) -> None:
-    """Reverse order of start: agents (all at once, each says offline), web, ingest."""
+    """Reverse order of start: agents and the simulated fleet (all at once, each box says
+    offline), web, alerts, ingest."""
     progress.show("stopping")
     for child in children:
-        if child.name.startswith("agent "):
+        if child.name.startswith("agent ") or child.name == "sim":
             child.terminate()
     for child in reversed(children):
         child.stop()

@@ -114,7 +114,8 @@ class ConfigHub:
     def agent_config(self, device_id: str, **extra: Any) -> dict[str, Any]:
         folder = self.root / device_id
         cfg = {"device_id": device_id, "profile": "test-box", "hardware": "x86",
-               "mqtt": {"port": self.mqtt_port, "keepalive_s": 5, "reconnect_max": "2s"},
+               "mqtt": {"port": self.mqtt_port, "keepalive_s": 5, "reconnect_max": "2s",
+                        "first_connect_spread": 0},
                "health": {"interval": "0.5s"},
                "outbox": {"path": str(folder / "outbox.sqlite"), "ack_timeout": "5s"},
                "data_dir": str(folder / "data"), "hub_public_key_file": str(self.pub)}

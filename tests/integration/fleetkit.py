@@ -86,7 +86,8 @@ class Fleet:
                         SiteSpec(f"site-{device_id}", kecamatan, kelurahan), "test")
         outbox = self.root / device_id / "outbox.sqlite"
         cfg = {"device_id": device_id, "mqtt": {"port": self.mqtt_port, "keepalive_s": 5,
-                                                "reconnect_max": "2s"},
+                                                "reconnect_max": "2s",
+                                                "first_connect_spread": 0},
                "health": {"interval": "0.5s"}, "outbox": {"path": str(outbox)}}
         for key, value in agent.items():
             cfg[key] = {**cfg.get(key, {}), **value}

@@ -1,9 +1,11 @@
 """The README's main command, headless: ``scripts/demo.sh`` brings up the whole system, serves
-the fleet page with its agents online, and leaves no process behind after SIGTERM."""
+the fleet page with its agents and simulated boxes online, and leaves no process behind after
+SIGTERM."""
 
 from __future__ import annotations
 
 import http.client
+import http.server
 import json
 import os
 import re
@@ -11,19 +13,28 @@ import selectors
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from bench.synth import device_ids
 from dcor_wire.topics import check_device_id
-from hub.demo.layout import DEPOK_SITES, fleet_layout
-from hub.demo.procs import pick_web_port
+from hub.cli import DEMO_SIM_DEFAULT
+from hub.demo.layout import DEPOK_SITES, KECAMATAN, fleet_layout, sim_layout
+from hub.demo.procs import get_list, pick_web_port
+from hub.demo.simfleet import DEFAULT_SIM_DEVICES, enroll_sim_fleet, sim_ids
 from hub.localservices.process import free_port
+from hub.registry.db import open_registry
+from hub.registry.models import Device, Site
 from provisioning.profiles import list_profiles
 
 REPO = Path(__file__).resolve().parents[2]
 READY_RE = re.compile(r"fleet page http://127\.0\.0\.1:(\d+)/ \((\d+)/(\d+) agents online")
+SIMS_RE = re.compile(r"(\d+)/(\d+) simulated boxes online")
+SIMS = 4  # a few: the demo's start-up stays short
 
 
 def _proc_table() -> dict[int, tuple[int, str]]:
@@ -108,7 +119,7 @@ def test_demo_script_serves_the_fleet_and_stops_cleanly(tmp_path):
     with open(stderr_path, "wb") as stderr:
         proc = subprocess.Popen(
             ["bash", str(REPO / "scripts" / "demo.sh"), "--agents", "3", "--port", str(asked),
-             "--data-dir", str(data_dir)],
+             "--data-dir", str(data_dir), "--sim-devices", str(SIMS)],
             cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
             start_new_session=True)
     children: dict[int, str] = {}
@@ -119,25 +130,33 @@ def test_demo_script_serves_the_fleet_and_stops_cleanly(tmp_path):
         assert m is not None
         port, online, total = int(m.group(1)), int(m.group(2)), int(m.group(3))
         assert port != asked and (online, total) == (3, 3)
+        sims = SIMS_RE.search(line)
+        assert sims is not None and (int(sims.group(1)), int(sims.group(2))) == (SIMS, SIMS)
         assert str(data_dir) in line
 
         status, page = _get(port, "/")
         assert status == 200
         ids = [device_id for device_id, _ in fleet_layout(3)]
-        for device_id in ids:
+        simulated = sim_ids(SIMS)
+        for device_id in ids + simulated:
             assert device_id.encode() in page
         status, body = _get(port, "/api/v1/devices")
         assert status == 200
         devices = {d["id"]: d for d in json.loads(body)}
-        assert set(devices) == set(ids)
+        assert set(devices) == set(ids) | set(simulated)
         assert {d["state"] for d in devices.values()} == {"online"}
-        assert all(d["health"] for d in devices.values())
-        assert {d["kecamatan"] for d in devices.values()} == {"Beji", "Pancoran Mas",
-                                                               "Sukmajaya"}
+        assert all(d["health"] for d in devices.values() if d["id"] in ids)
+        assert {devices[i]["kecamatan"] for i in ids} == {"Beji", "Pancoran Mas", "Sukmajaya"}
+        # Enrolled like real boxes: a site in a Depok kelurahan, on the map.
+        assert {devices[i]["hardware"] for i in simulated} == {"sim"}
+        assert len({devices[i]["kecamatan"] for i in simulated}) == SIMS
+        status, page = _get(port, "/map")
+        assert status == 200 and b"Tiang CCTV" in page
 
         children = _descendants(proc.pid)
-        # mosquitto, influxd, ingest, web and three agents (setpriv execs in place).
-        assert len(children) >= 7, children
+        # mosquitto, influxd, ingest, alerts, web, three agents and dcor-sim (setpriv execs
+        # in place).
+        assert len(children) >= 9, children
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
         gone_by = time.monotonic() + 5
@@ -146,6 +165,8 @@ def test_demo_script_serves_the_fleet_and_stops_cleanly(tmp_path):
                                                 if _still_running(p, s)]
             time.sleep(0.1)
         assert (data_dir / "logs" / f"agent-{ids[0]}.log").stat().st_size > 0  # kept
+        # Each simulated box said offline before the hub stopped.
+        assert _presence(data_dir, simulated) == {"offline"}
         print(f"demo start-up {startup_s:.1f} s; total {time.monotonic() - started:.1f} s")
         assert time.monotonic() - started < 60
     finally:
@@ -172,6 +193,103 @@ def test_fleet_layout_is_valid_and_spread_over_depok():
     assert {s.profile for s in first_six} == set(list_profiles())
     for site in DEPOK_SITES:
         assert -6.46 < site.lat < -6.33 and 106.73 < site.lon < 106.90
+
+
+def _presence(data_dir: Path, ids: list[str]) -> set[str]:
+    registry = open_registry(f"sqlite:///{data_dir / 'hub' / 'registry.sqlite'}")
+    try:
+        with registry.session() as s:
+            return {str(s.get(Device, i).presence) for i in ids}  # type: ignore[union-attr]
+    finally:
+        registry.close()
+
+
+def test_sim_layout_spreads_the_boxes_over_every_kelurahan_of_depok():
+    ids = sim_ids(200)
+    assert ids == device_ids(200, "sim")  # what dcor-sim --prefix sim names its boxes
+    layout = sim_layout(ids)
+    assert [device_id for device_id, _ in layout] == ids
+    for device_id in ids:
+        check_device_id(device_id)
+    places = {(kec, kel) for kec, _lat, _lon, kels in KECAMATAN for kel in kels}
+    assert len(places) == 63 and len(KECAMATAN) == 11
+    assert {(site.kecamatan, site.kelurahan) for _, site in layout} == places
+    assert len({site.id for _, site in layout}) == 200  # one pole each
+    assert {site.profile for _, site in layout} == set(list_profiles())
+    for _, site in layout:
+        assert -6.46 < site.lat < -6.32 and 106.72 < site.lon < 106.91
+    assert DEMO_SIM_DEFAULT == DEFAULT_SIM_DEVICES  # the CLI's help names the real default
+
+
+def test_simulated_boxes_are_enrolled_with_their_sites(tmp_path):
+    hub_yaml = tmp_path / "hub.yaml"
+    hub_yaml.write_text(f"data_dir: {tmp_path / 'hub'}\n")
+    assert enroll_sim_fleet(hub_yaml, 0) == []
+    ids = enroll_sim_fleet(hub_yaml, 70)
+    assert enroll_sim_fleet(hub_yaml, 70) == ids  # again: the same records, updated
+    registry = open_registry(f"sqlite:///{tmp_path / 'hub' / 'registry.sqlite'}")
+    try:
+        with registry.session() as s:
+            devices = {d.id: d for d in s.scalars(select(Device))}
+            sites = {x.id: x for x in s.scalars(select(Site))}
+            assert set(devices) == set(ids) and len(sites) == 70
+            for d in devices.values():
+                site = sites[d.site_id]
+                assert d.status == "enrolled" and d.hardware == "sim"
+                assert site.lat is not None and site.lon is not None and site.kelurahan
+    finally:
+        registry.close()
+
+
+@pytest.mark.parametrize(("argv", "env", "expected"), [
+    ([], None, DEFAULT_SIM_DEVICES),
+    ([], "0", 0),
+    ([], "25", 25),
+    (["--sim-devices", "7"], "25", 7),  # the flag wins
+])
+def test_sim_devices_from_the_flag_or_the_environment(monkeypatch, argv, env, expected):
+    import hub.demo
+    from hub.cli import SIM_DEVICES_ENV, main
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(hub.demo, "run_demo", lambda **kw: seen.update(kw) or 0)
+    if env is None:
+        monkeypatch.delenv(SIM_DEVICES_ENV, raising=False)
+    else:
+        monkeypatch.setenv(SIM_DEVICES_ENV, env)
+    assert main(["demo", *argv]) == 0
+    assert seen["sim_devices"] == expected
+
+
+def test_get_list_follows_next_links():
+    pages = {"/items": (b'["a", "b"]', '</items?after=b>; rel="next"'),
+             "/items?after=b": (b'["c"]', "")}
+
+    class Pages(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body, link = pages[self.path]
+            self.send_response(200)
+            if link:
+                self.send_header("Link", link)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        assert get_list(port, "/items") == ["a", "b", "c"]
+        assert get_list(port, "/items?after=b") == ["c"]
+        assert get_list(free_port(), "/items") == []  # nobody answering
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 def test_pick_web_port_skips_a_taken_port():

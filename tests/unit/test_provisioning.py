@@ -22,7 +22,7 @@ from provisioning.enroll import (
     render_agent_config,
 )
 from provisioning.profiles import ProfileError, list_profiles, merge, render_profile
-from provisioning.registry_ops import SiteSpec
+from provisioning.registry_ops import DeviceSpec, EnrollError, SiteSpec, register_devices
 
 SITE = SiteSpec(id="beji-margonda", kecamatan="Beji", kelurahan="Kemiri Muka",
                 name="Tiang CCTV Jl. Margonda Raya", lat=-6.3733, lon=106.8321)
@@ -156,6 +156,21 @@ def test_invalid_request_changes_nothing(registry, tmp_path):
     with registry.session() as s:
         assert s.get(Device, "beji-margonda-01") is None
     assert not (tmp_path / "b").exists()
+
+
+def test_register_devices_writes_all_in_one_go_or_nothing(registry):
+    good = [DeviceSpec(f"beji-pole-{i:02d}", SITE, "rpi4-cctv", "rpi4") for i in range(1, 4)]
+    with pytest.raises(TopicError):
+        register_devices(registry, [*good, DeviceSpec("Bad/Id", SITE, "rpi4-cctv")])
+    with pytest.raises(EnrollError, match="kecamatan"):
+        register_devices(registry, [*good, DeviceSpec("beji-pole-09", SiteSpec("x", "", "y"),
+                                                      "rpi4-cctv")])
+    with registry.session() as s:
+        assert s.get(Device, "beji-pole-01") is None
+    register_devices(registry, good)  # several devices sharing one new site
+    with registry.session() as s:
+        assert [s.get(Device, d.device_id).site_id for d in good] == ["beji-margonda"] * 3
+        assert s.get(Site, "beji-margonda").lat == -6.3733
 
 
 def test_existing_bundle_is_replaced_only_with_force(registry, tmp_path):
