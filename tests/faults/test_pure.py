@@ -3,6 +3,8 @@ window and the uplink's in-flight budget."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bench.faultshape import DeliveryClock, TokenBucket
@@ -168,3 +170,20 @@ def test_ingest_counters_continue_after_a_restart() -> None:
     assert "spool_depth" not in snap and "mqtt_connected" not in snap
     assert snap["rejected_by_reason"] == {"schema": 1}
     assert snap["quarantined_by_reason"] == {BEHIND: 3}
+
+
+def test_fault_report_table_from_a_run() -> None:
+    from bench.faultreport import summary_of, table
+
+    result = {"scenario": "hub_sigstop", "fault_s": 120.0, "wall_s": 150.2, "produced": 1000,
+              "lost": 0, "duplicates": 5, "reconnects": 0, "max_reconnect_share_per_s": 0.0,
+              "rss_max_mb": {"hub": 80.1, "agent_host": 55.0}, "rss_growth": {"hub": 1.02},
+              "hub": {"spooled_batches": 3}, "checks": {"no_loss": True, "drained": False},
+              "ok": False}
+    summary = {"length": "compressed", "scenarios": 1, "ok": False, "lost": 0,
+               "duplicates_ratio": 0.005, "crashes": 0, "max_reconnect_share_per_s": 0.0,
+               "results": [result]}
+    text = "[note] progress\n" + json.dumps(summary) + "\n"
+    out = table(summary_of(text))
+    assert "| hub_sigstop | 120.0 | 150.2 | 1000 | 0 | 0 | 5 | 0.50 |" in out
+    assert "80.1 (1.02)" in out and "spooled_batches 3" in out and "failed: drained" in out
