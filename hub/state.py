@@ -34,9 +34,10 @@ def device_state(
         return "unknown"
     # Health older than the presence message counts from the presence message, so a box
     # that just came back is not stale before it had a chance to report.
-    reference = max(t for t in (last_health_at, presence_at) if t is not None) if (
-        last_health_at or presence_at
-    ) else None
+    if last_health_at is None or presence_at is None:
+        reference = last_health_at or presence_at
+    else:
+        reference = max(last_health_at, presence_at)
     if reference is None:
         return "stale"
     silent_s = (now - reference).total_seconds()

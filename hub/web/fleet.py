@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from urllib.parse import quote
 
 import msgspec
@@ -75,9 +75,10 @@ class CameraRecord:
     latest_snapshot: MediaRecord | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeviceRecord:
-    """What the registry knows about one device, detached from any SQL session."""
+    """What the registry knows about one device, detached from any SQL session (slotted:
+    the wall's feed reads the whole fleet every second)."""
 
     id: str
     site_id: str
@@ -100,7 +101,27 @@ class DeviceRecord:
     cameras: tuple[CameraRecord, ...] = ()
 
 
-def compute_state(rec: DeviceRecord, now: datetime) -> str:
+class DeviceBrief(NamedTuple):
+    """A device as the fleet's index reads it: where it is and what decides its state, with
+    no health blob and no media; ``reported_cameras`` is the ``cameras`` part of its last
+    health reduced to (camera, state it reports), by camera, empty when no camera reports a
+    state of its own (they all stream). A tuple of plain values: a page reads thousands per
+    request, and the garbage collector stops tracking those, which keeps its passes short."""
+
+    id: str
+    site_id: str
+    site_name: str
+    kecamatan: str
+    kelurahan: str
+    status: str
+    presence: str
+    presence_at: datetime | None
+    last_health_at: datetime | None
+    health_interval_s: float
+    camera_reports: tuple[tuple[str, str], ...] = ()
+
+
+def compute_state(rec: DeviceRecord | DeviceBrief, now: datetime) -> str:
     return device_state(
         status=rec.status,
         presence=rec.presence,
@@ -174,6 +195,16 @@ def camera_states(health: dict[str, Any] | None, device_state: str) -> dict[str,
     if device_state != "online":
         return {cam: "unknown" for cam in cams}
     return {cam: (info or {}).get("state", "streaming") for cam, info in cams.items()}
+
+
+def camera_reports(cameras: Any) -> tuple[tuple[str, str], ...]:
+    """(camera, the state it reports) of the ``cameras`` part of a health payload, by
+    camera; ``streaming`` where it says none (the wire default)."""
+    if not isinstance(cameras, dict):
+        return ()
+    return tuple(sorted((str(cam), str((info if isinstance(info, dict) else {})
+                                       .get("state", "streaming")))
+                        for cam, info in cameras.items()))
 
 
 def cameras_json(cameras: tuple[CameraRecord, ...], media_url: MediaUrl = default_media_url,
@@ -274,7 +305,7 @@ class Thumb:
 
 @dataclass
 class DeviceRow:
-    """One table row: the API dict plus its display strings."""
+    """One table row: the fields of the API dict that it shows, and its display strings."""
 
     data: dict[str, Any]
     last_seen_display: str
@@ -310,7 +341,10 @@ class KecamatanGroup:
 
 def device_row(rec: DeviceRecord, now: datetime, *, locale: str, yes: str, no: str,
                media_url: MediaUrl = default_media_url) -> DeviceRow:
-    data = device_json(rec, now, media_url=media_url)
+    # Not the whole device_json: its times, health and cameras would be built for nothing.
+    data = {"id": rec.id, "site": rec.site_id, "site_name": rec.site_name,
+            "kecamatan": rec.kecamatan, "kelurahan": rec.kelurahan,
+            "state": compute_state(rec, now)}
     return DeviceRow(
         data=data,
         last_seen_display=display_wib_short(rec.last_seen_at, now) or ABSENT,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, render_template
+from flask import Blueprint, Response, jsonify, render_template, request, url_for
 from flask_babel import get_translations
 from flask_babel import gettext as _
 
-from hub.web.data import load_devices, registry_ok
+from hub.web.data import iter_index, load_devices, registry_ok
 from hub.web.deps import deps
-from hub.web.fleet import ABSENT, BUCKETS, device_row, group_rows, total_counts
+from hub.web.fleet import ABSENT, BUCKETS, device_row
+from hub.web.fleetplan import STATE_FILTERS, FleetQuery, QueryError, entry_of, parse_query, plan
 from hub.web.i18n import current_language
 from hub.web.media import media_url
 from hub.web.timefmt import display_wib
@@ -34,6 +36,12 @@ def state_labels() -> dict[str, str]:
         "decommissioned": _("Decommissioned"),
         "degraded": _("Degraded"),
     }
+
+
+def camera_labels() -> dict[str, str]:
+    """Visible names of camera states (``edge_agent.vision.camera_health``)."""
+    return {"streaming": _("Streaming"), "no_frames": _("No frames"), "covered": _("Covered"),
+            "frozen": _("Frozen image"), "detector_stalled": _("Detector stalled")}
 
 
 def column_labels() -> list[str]:
@@ -67,25 +75,41 @@ def js_strings() -> dict[str, Any]:
 
 
 @bp.get("/")
-def fleet() -> str:
+def fleet() -> str | tuple[str, int]:
+    try:
+        query = parse_query(request.args)
+    except QueryError as exc:
+        return str(exc), 400
     d = deps()
     now = d.now()
     lang = current_language()
-    rows = [device_row(r, now, locale=lang, yes=_("yes"), no=_("no"), media_url=media_url)
-            for r in load_devices(d.registry)]
-    groups = group_rows(rows)
+    p = plan((entry_of(b, now) for b in iter_index(d.registry)), query)
+    # Only the rows the page lists are read in full (health, cameras' snapshots).
+    yes, no = _("yes"), _("no")
+    rows = {r.id: device_row(r, now, locale=lang, yes=yes, no=no, media_url=media_url)
+            for r in load_devices(d.registry, p.listed)}
     return render_template(
         "fleet.html",
-        groups=groups,
-        totals=total_counts(groups),
-        device_count=len(rows),
+        plan=p,
+        rows=rows,
+        query=query,
+        toggle_url=functools.partial(_toggle_url, query),
+        device_count=sum(p.totals.values()),
         buckets=BUCKETS,
         labels=state_labels(),
+        camera_labels=camera_labels(),
+        state_filters=STATE_FILTERS,
         columns=column_labels(),
         js_strings=js_strings(),
         generated_at=display_wib(now),
         refresh_s=REFRESH_S,
     )
+
+
+def _toggle_url(query: FleetQuery, key: str) -> str:
+    """This page with one kelurahan's folded rows opened, or closed if they are open."""
+    opened = set(query.open) ^ {key}
+    return url_for("fleet.fleet", **query.args(opened))
 
 
 @bp.get("/healthz")

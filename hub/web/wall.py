@@ -33,17 +33,11 @@ from hub.web.fleetfeed import FleetFeed, stream
 from hub.web.i18n import current_language
 from hub.web.livefleet import SEP, Picture, picture_of, rollup, tile_size, wall_tiles
 from hub.web.timefmt import display_wib
-from hub.web.views import state_labels
+from hub.web.views import camera_labels, state_labels
 
 bp = Blueprint("wall", __name__)
 FEED_KEY = "dcor.fleetfeed"
 ALERT_LIMIT = 50
-
-
-def camera_labels() -> dict[str, str]:
-    """Visible names of camera states (``edge_agent.vision.camera_health``)."""
-    return {"streaming": _("Streaming"), "no_frames": _("No frames"), "covered": _("Covered"),
-            "frozen": _("Frozen image"), "detector_stalled": _("Detector stalled")}
 
 
 def status_labels() -> dict[str, str]:

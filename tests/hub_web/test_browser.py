@@ -1,5 +1,5 @@
-"""The page script in a real browser: after its first refresh from ``/api/v1/devices`` the
-tables it draws read exactly like the server's.
+"""The page script in a real browser: after its first refresh (the same page fetched again,
+its fresh parts swapped in) the tables read exactly like the server's.
 
 Needs Debian's ``chromium``; skipped (with the reason shown) where it is not installed.
 """
