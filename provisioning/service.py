@@ -32,6 +32,7 @@ from provisioning.registry_ops import EnrollError, SiteSpec, register_device
 log = logging.getLogger("dcor.hub.enroll")
 
 CHECK_ITEMS = ("broker_tls", "credentials", "clock", "camera", "model", "snapshot")
+MAX_SNAPSHOT_ID = 128
 
 
 class EnrollConflict(EnrollError):
@@ -170,13 +171,10 @@ class EnrollmentService:
                      actor: str = "") -> tuple[bool, list[str]]:
         """Store a check report; the install is verified when every item passed and the
         test snapshot it names is in the hub's media index. Returns (verified, problems)."""
-        items = report.get("items")
-        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise EnrollError("a check report needs a list of items")
-        failed = [str(i.get("name")) for i in items if i.get("ok") is not True]
-        missing = [n for n in CHECK_ITEMS if n not in {i.get("name") for i in items}]
+        items, snapshot = read_check_report(report)  # first: a refused report writes nothing
+        failed = [i["name"] for i in items if not i["ok"]]
+        missing = [n for n in CHECK_ITEMS if n not in {i["name"] for i in items}]
         problems = [f"failed: {n}" for n in failed] + [f"missing: {n}" for n in missing]
-        snapshot = str(report.get("snapshot", ""))
         with self.registry.session() as s:
             dev = s.get(Device, device_id)
             if dev is None:
@@ -191,11 +189,33 @@ class EnrollmentService:
             if inst.revoked_at is not None:
                 problems.append("the device is revoked")
             verified = not problems
-            inst.check_report = {"items": items[:20], "snapshot": snapshot[:128],
+            inst.check_report = {"items": items[:20], "snapshot": snapshot,
                                  "problems": problems, "by": actor}
             inst.verified_at = self._now() if verified else None
             inst.verified_by = actor if verified else ""
         return verified, problems
+
+
+def read_check_report(report: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    """The items and snapshot id of a check report as ``dcor-provision check`` sends it
+    (openapi.yaml, installCheck), or EnrollError naming the first field that is off."""
+    items = report.get("items")
+    if not isinstance(items, list):
+        raise EnrollError("'items' must be a list of {name, ok, detail} objects")
+    for n, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise EnrollError(f"items[{n}] must be an object with name and ok")
+        if not isinstance(item.get("name"), str):
+            raise EnrollError(f"items[{n}].name must be a string")
+        if not isinstance(item.get("ok"), bool):
+            raise EnrollError(f"items[{n}].ok must be true or false")
+        if not isinstance(item.get("detail", ""), str):
+            raise EnrollError(f"items[{n}].detail must be a string")
+    snapshot = report.get("snapshot")
+    if not isinstance(snapshot, str) or len(snapshot) > MAX_SNAPSHOT_ID:
+        raise EnrollError(f"'snapshot' must be the media id of the test snapshot (a string of "
+                          f"at most {MAX_SNAPSHOT_ID} characters; empty when none was stored)")
+    return items, snapshot
 
 
 def _request_json(req: EnrollRequest) -> dict[str, Any]:

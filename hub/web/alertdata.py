@@ -20,6 +20,7 @@ from hub.alerts.tables import AlertRow
 from hub.alerts.texts import LANGS, title, where
 from hub.registry.db import Registry
 from hub.registry.models import MediaItem, Site
+from hub.web.queryargs import QueryError, limit_of, single
 from hub.web.timefmt import time_json
 
 # "open": what needs someone (firing or acknowledged); "active" adds pending.
@@ -30,10 +31,6 @@ MAX_LIMIT: Final = 1000
 MEDIA_MARGIN_S: Final = 60.0  # media this long before the alert began is still its context
 MEDIA_LIMIT: Final = 12
 _ALERT_ID: Final = re.compile(r"[0-9a-f]{24}")
-
-
-class FilterError(ValueError):
-    """A query parameter is invalid; the message says which and what is allowed."""
 
 
 @dataclass(frozen=True)
@@ -57,34 +54,26 @@ class AlertFilter:
 
 
 def _one(args: MultiDict[str, str], key: str) -> str | None:
-    values = args.getlist(key)
-    if len(values) > 1:
-        raise FilterError(f"give {key!r} at most once")
-    return (values[0].strip() or None) if values else None
+    return single(args, key).strip() or None
 
 
 def parse_filter(args: MultiDict[str, str], desks: Mapping[str, object]) -> AlertFilter:
     desk = _one(args, "desk")
     if desk is not None and (not re.fullmatch(DESK_ID_PATTERN, desk) or desk not in desks):
-        raise FilterError(f"unknown desk {desk!r}; known: {', '.join(sorted(desks))}")
+        raise QueryError(f"unknown desk {desk!r}; known: {', '.join(sorted(desks))}")
     severity = _one(args, "severity")
     if severity is not None and severity not in SEVERITIES:
-        raise FilterError(f"severity must be one of {', '.join(SEVERITIES)}")
+        raise QueryError(f"severity must be one of {', '.join(SEVERITIES)}")
     kecamatan = _one(args, "kecamatan")
     if kecamatan is not None and len(kecamatan) > 100:
-        raise FilterError("kecamatan is at most 100 characters")
+        raise QueryError("kecamatan is at most 100 characters")
     state = _one(args, "state") or "open"
     if state not in STATES:
-        raise FilterError(f"state must be one of {', '.join(STATES)}")
+        raise QueryError(f"state must be one of {', '.join(STATES)}")
     suppressed = _one(args, "suppressed") or "0"
     if suppressed not in ("0", "1"):
-        raise FilterError("suppressed must be 0 or 1")
-    raw = _one(args, "limit")
-    limit = DEFAULT_LIMIT
-    if raw is not None:
-        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
-            raise FilterError(f"limit must be a whole number from 1 to {MAX_LIMIT}")
-        limit = int(raw)
+        raise QueryError("suppressed must be 0 or 1")
+    limit = limit_of(_one(args, "limit"), DEFAULT_LIMIT, MAX_LIMIT)
     return AlertFilter(desk, severity, kecamatan, state, suppressed == "1", limit)
 
 

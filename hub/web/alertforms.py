@@ -29,12 +29,16 @@ def body_of() -> dict[str, Any]:
 
 
 def text(body: dict[str, Any], key: str, required: bool = False, limit: int = 2000) -> str:
+    """The field stripped; refused when it is not a string or longer than ``limit`` as sent
+    (what openapi.yaml promises), so a refused action never half-happens."""
     value = body.get(key, "")
-    value = value.strip() if isinstance(value, str) else ""
-    if required and not value:
-        raise BadRequest(f"give {key!r}")
+    if not isinstance(value, str):
+        raise BadRequest(f"{key!r} must be a string")
     if len(value) > limit:
         raise BadRequest(f"{key!r} is at most {limit} characters")
+    value = value.strip()
+    if required and not value:
+        raise BadRequest(f"give {key!r}")
     return value
 
 

@@ -129,9 +129,12 @@ def api_set_override(scope: str, key: str) -> Response | tuple[Response, int]:
     data = body.get("data") if request.method == "PUT" else None
     if request.method == "PUT" and not isinstance(data, dict):
         return json_error(400, "bad_request", "send {\"data\": {...agent.yaml keys...}}")
+    note = body.get("note", "")
+    if not isinstance(note, str) or len(note) > 300:  # refused as sent, not coerced or cut
+        return json_error(400, "bad_request", "'note' must be a string of at most 300 "
+                          "characters")
     try:
-        row_id = _svc().set_override(scope, key, data, author=principal().username,
-                                     note=str(body.get("note", ""))[:300])
+        row_id = _svc().set_override(scope, key, data, author=principal().username, note=note)
     except ConfigPushError as exc:
         audit("config_override", "failed", f"{scope}/{key}", reason=str(exc))
         return _refused(exc)
@@ -177,10 +180,12 @@ def api_rollout(rollout_id: str) -> Response | tuple[Response, int]:
 @requires(Perm.CONFIG_PUSH)
 def api_steer(rollout_id: str, action: str) -> Any:
     form = not request.is_json
-    body = {} if form else request.get_json(silent=True)
-    if not isinstance(body, dict):  # a JSON number or list: no reason, not a crash
-        body = {}
-    reason = request.form.get("reason", "") if form else str(body.get("reason", ""))
+    # No body at all is fine (no reason); a JSON list or a reason that is no text is refused.
+    body = request.get_json(silent=True) if not form and request.get_data() else {}
+    reason = request.form.get("reason", "") if form else (
+        body.get("reason", "") if isinstance(body, dict) else None)
+    if not isinstance(reason, str):
+        return json_error(400, "bad_request", "send a JSON object; 'reason' must be a string")
     try:
         out = _svc().steer(rollout_id, action, author=principal().username, reason=reason)
     except ConfigPushError as exc:

@@ -1,4 +1,5 @@
-"""The fleet view's pure logic: device records -> state, JSON, display strings, groups.
+"""The fleet view's pure logic: device records -> state, JSON, display strings (the page's
+grouping and filters are ``hub.web.fleetplan``'s).
 
 No Flask, no SQL: ``hub.web.data`` reads the registry into ``DeviceRecord`` and the views
 render what this module returns, so the page, the JSON API and the tests agree.
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import math
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -325,20 +325,6 @@ def thumbs(cameras: tuple[CameraRecord, ...], media_url: MediaUrl = default_medi
     return out
 
 
-@dataclass
-class KelurahanGroup:
-    name: str
-    rows: list[DeviceRow] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)
-
-
-@dataclass
-class KecamatanGroup:
-    name: str
-    kelurahan: list[KelurahanGroup] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)
-
-
 def device_row(rec: DeviceRecord, now: datetime, *, locale: str, yes: str, no: str,
                media_url: MediaUrl = default_media_url) -> DeviceRow:
     # Not the whole device_json: its times, health and cameras would be built for nothing.
@@ -352,34 +338,3 @@ def device_row(rec: DeviceRecord, now: datetime, *, locale: str, yes: str, no: s
         health_display=format_health(rec.last_health, locale=locale, yes=yes, no=no),
         thumbs=thumbs(rec.cameras, media_url),
     )
-
-
-def _place_key(name: str) -> tuple[int, str]:
-    # Devices whose place is not recorded go last, not first.
-    return (0, name.casefold()) if name else (1, "")
-
-
-def group_rows(rows: list[DeviceRow]) -> list[KecamatanGroup]:
-    """Kecamatan -> kelurahan -> devices, each level sorted by name, with state counts."""
-    tree: dict[str, dict[str, KelurahanGroup]] = {}
-    for row in rows:
-        kec, kel = row.data["kecamatan"], row.data["kelurahan"]
-        tree.setdefault(kec, {}).setdefault(kel, KelurahanGroup(kel)).rows.append(row)
-    groups: list[KecamatanGroup] = []
-    for kec in sorted(tree, key=_place_key):
-        kg = KecamatanGroup(kec)
-        for kel in sorted(tree[kec], key=_place_key):
-            lg = tree[kec][kel]
-            lg.rows.sort(key=lambda r: r.data["id"])
-            lg.counts.update(BUCKET_OF_STATE.get(r.data["state"], "unknown") for r in lg.rows)
-            kg.counts.update(lg.counts)
-            kg.kelurahan.append(lg)
-        groups.append(kg)
-    return groups
-
-
-def total_counts(groups: list[KecamatanGroup]) -> Counter[str]:
-    total: Counter[str] = Counter()
-    for g in groups:
-        total.update(g.counts)
-    return total

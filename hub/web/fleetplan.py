@@ -26,6 +26,7 @@ from werkzeug.datastructures import MultiDict
 from dcor_wire.topics import DEVICE_ID_RE
 from hub.web.fleet import BUCKET_OF_STATE, DeviceBrief, compute_state
 from hub.web.livefleet import SEP, place_key
+from hub.web.queryargs import QueryError, limit_of, single
 
 # More matching devices than this and the rows without problems are folded per kelurahan.
 INLINE_MAX: Final = 200
@@ -37,10 +38,6 @@ MAX_TEXT: Final = 100  # kecamatan, kelurahan and search text: as long as a plac
 # ``/api/v1/devices``: devices per answer unless ``limit`` says otherwise, and at most.
 API_DEFAULT_LIMIT: Final = 500
 API_MAX_LIMIT: Final = 1000
-
-
-class QueryError(ValueError):
-    """A query parameter is invalid; the message says which and what is allowed."""
 
 
 @dataclass(frozen=True)
@@ -69,10 +66,7 @@ class FleetQuery:
 def _one(args: MultiDict[str, str], key: str, *, text: bool = False) -> str | None:
     """A parameter given at most once; free ``text`` loses its outer spaces, anything else
     is taken exactly as written (" 5" is not a number)."""
-    values = args.getlist(key)
-    if len(values) > 1:
-        raise QueryError(f"give {key!r} at most once")
-    value = values[0] if values else ""
+    value = single(args, key)
     if len(value) > MAX_TEXT:
         raise QueryError(f"{key} is at most {MAX_TEXT} characters")
     return (value.strip() if text else value) or None
@@ -262,12 +256,7 @@ def parse_page(args: MultiDict[str, str]) -> DevicePage:
     after = _one(args, "after")
     if after is not None and not DEVICE_ID_RE.fullmatch(after):
         raise QueryError("after is a device id (the last one of the previous page)")
-    raw = _one(args, "limit")
-    limit = API_DEFAULT_LIMIT
-    if raw is not None:
-        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= API_MAX_LIMIT:
-            raise QueryError(f"limit must be a whole number from 1 to {API_MAX_LIMIT}")
-        limit = int(raw)
+    limit = limit_of(_one(args, "limit"), API_DEFAULT_LIMIT, API_MAX_LIMIT)
     return DevicePage(_filters(args), after, limit)
 
 

@@ -18,6 +18,7 @@ from hub.web.data import device_exists, list_media, load_media
 from hub.web.deps import deps
 from hub.web.errors import json_error
 from hub.web.fleet import MEDIA_KINDS, media_json
+from hub.web.queryargs import QueryError, limit_of, single
 
 bp = Blueprint("media", __name__, url_prefix="/api/v1")
 
@@ -31,10 +32,6 @@ MIMETYPES: Final = {"snapshot": ("image/jpeg", "jpg"), "clip": ("video/mp4", "mp
 ITEM_ID_RE: Final = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,199}")
 
 
-class QueryError(ValueError):
-    """A listing parameter is invalid; the message says which and what is allowed."""
-
-
 @dataclass(frozen=True)
 class MediaQuery:
     kind: str | None = None
@@ -43,10 +40,7 @@ class MediaQuery:
 
 
 def _one(args: MultiDict[str, str], key: str) -> str | None:
-    values = args.getlist(key)
-    if len(values) > 1:
-        raise QueryError(f"give {key!r} at most once")
-    return values[0] if values and values[0] != "" else None
+    return single(args, key) or None
 
 
 def parse_media_query(args: MultiDict[str, str]) -> MediaQuery:
@@ -58,13 +52,7 @@ def parse_media_query(args: MultiDict[str, str]) -> MediaQuery:
     camera = _one(args, "camera")
     if camera is not None and not CAMERA_ID_RE.fullmatch(camera):
         raise QueryError("camera must be 1-32 characters a-z, 0-9, '_' and '-'")
-    raw_limit = _one(args, "limit")
-    limit = DEFAULT_LIMIT
-    if raw_limit is not None:
-        if not (raw_limit.isascii() and raw_limit.isdigit()) or not (
-                1 <= int(raw_limit) <= MAX_LIMIT):
-            raise QueryError(f"limit must be a whole number from 1 to {MAX_LIMIT}")
-        limit = int(raw_limit)
+    limit = limit_of(_one(args, "limit"), DEFAULT_LIMIT, MAX_LIMIT)
     return MediaQuery(kind=kind, camera=camera, limit=limit)
 
 

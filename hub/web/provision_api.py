@@ -95,6 +95,7 @@ def enroll() -> Any:
     if svc is None:
         return _unavailable()
     body = request.get_json(silent=True)
+    # Names the attempt in the audit log only; the id itself is checked as sent below.
     target = str(body.get("device_id", ""))[:63] if isinstance(body, dict) else ""
     try:
         if not isinstance(body, dict):
@@ -110,9 +111,12 @@ def enroll() -> Any:
                         lat=_coord(site, "lat"), lon=_coord(site, "lon"))
         kwargs: dict[str, Any] = {"hardware": _str(body, "hardware", ""),
                                   "overrides": overrides, "actor": principal().username}
-        if body.get("agent_data_dir"):
-            kwargs["agent_data_dir"] = Path(_str(body, "agent_data_dir"))
-        bundle = svc.enroll(check_device_id(target), spec, _str(body, "profile"), **kwargs)
+        data_dir = _str(body, "agent_data_dir", "")
+        if data_dir:
+            kwargs["agent_data_dir"] = Path(data_dir)
+        # A number or an over-long id is refused, not coerced or cut.
+        device_id = check_device_id(body.get("device_id", ""))
+        bundle = svc.enroll(device_id, spec, _str(body, "profile"), **kwargs)
     except (EnrollError, ProfileError, ConfigError, TopicError, DynsecError,
             ValueError) as exc:
         return _fail("enroll", target, exc)

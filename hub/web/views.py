@@ -6,12 +6,11 @@ import functools
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
-from flask_babel import get_translations
 from flask_babel import gettext as _
 
 from hub.web.data import iter_index, load_devices, registry_ok
 from hub.web.deps import deps
-from hub.web.fleet import ABSENT, BUCKETS, device_row
+from hub.web.fleet import BUCKETS, device_row
 from hub.web.fleetplan import STATE_FILTERS, FleetQuery, QueryError, entry_of, parse_query, plan
 from hub.web.i18n import current_language
 from hub.web.media import media_url
@@ -20,10 +19,6 @@ from hub.web.timefmt import display_wib
 bp = Blueprint("fleet", __name__)
 
 REFRESH_S = 5
-# The same msgids as the template's ngettext(), so one translation serves both.
-DEVICE_COUNT = ("%(num)d device", "%(num)d devices")
-# The same msgid as the template's thumbnail alt text; the script fills in the placeholders.
-SNAPSHOT_ALT = "Latest snapshot of camera %(camera)s on %(device)s, %(time)s"
 
 
 def state_labels() -> dict[str, str]:
@@ -50,28 +45,8 @@ def column_labels() -> list[str]:
 
 
 def js_strings() -> dict[str, Any]:
-    """What the refresh script needs to draw the tables in the page's language."""
-    t = get_translations()
-    return {
-        "states": state_labels(),
-        "columns": column_labels(),
-        "yes": _("yes"),
-        "no": _("no"),
-        "absent": ABSENT,
-        "unknownPlace": _("Not recorded"),
-        "district": _("District"),
-        "subDistrict": _("Sub-district"),
-        "byState": _("Devices by state"),
-        "empty": _("No devices enrolled yet."),
-        # Unformatted: the script fills in the numbers.
-        "deviceOne": t.ngettext(DEVICE_COUNT[0], DEVICE_COUNT[1], 1),
-        "deviceMany": t.ngettext(DEVICE_COUNT[0], DEVICE_COUNT[1], 2),
-        "dataAsOf": t.gettext("Data as of %(time)s"),
-        "snapshotAlt": t.gettext(SNAPSHOT_ALT),
-        "noSnapshot": _("No snapshot yet"),
-        "cameras": _("Cameras"),
-        "refreshFailed": _("Refresh failed, retrying"),
-    }
+    """What fleet.js says itself: the server draws everything else, in the page's language."""
+    return {"refreshFailed": _("Refresh failed, retrying")}
 
 
 @bp.get("/")

@@ -82,6 +82,25 @@ def test_overrides_rollouts_and_steering_through_the_api(env) -> None:
         assert action in actions
 
 
+def test_bodies_that_do_not_fit_are_refused_and_change_nothing(env) -> None:
+    """A note or reason that is no text, or too long, was coerced or cut and stored."""
+    app, _, _ = env
+    c = app.test_client()
+    url = "/api/v1/config/overrides/kelurahan/Kemiri Muka"
+    for note in (5, ["x"], "x" * 301):
+        r = c.put(url, json={"data": {"health": {"interval": "5s"}}, "note": note})
+        assert r.status_code == 400 and "'note'" in r.json["error"]["message"], r.json
+    assert c.get("/api/v1/config/overrides").json == []
+    rid = c.post("/api/v1/rollouts", json={"targets": {"all": True}}).json["id"]
+    for body in ([1], {"reason": 5}, {"reason": {"why": "x"}}):
+        r = c.post(f"/api/v1/rollouts/{rid}/abort", json=body)
+        assert r.status_code == 400 and "'reason'" in r.json["error"]["message"], r.json
+    assert c.get(f"/api/v1/rollouts/{rid}").json["status"] == "running"
+    # No body at all still works (no reason), also when it says it is JSON.
+    assert c.post(f"/api/v1/rollouts/{rid}/pause",
+                  headers={"Content-Type": "application/json"}).json["status"] == "paused"
+
+
 def test_the_admin_page_in_both_languages(env) -> None:
     app, _, _ = env
     c = app.test_client()

@@ -1,4 +1,4 @@
-"""Pure logic of the fleet view: state, WIB times, absent values, grouping."""
+"""Pure logic of the fleet view: state, WIB times, absent values, JSON and rows."""
 
 from __future__ import annotations
 
@@ -14,9 +14,7 @@ from hub.web.fleet import (
     device_json,
     device_row,
     format_health,
-    group_rows,
     normalize_health,
-    total_counts,
 )
 from hub.web.timefmt import as_utc, display_wib, display_wib_short, iso_utc, iso_wib, time_json
 
@@ -153,35 +151,6 @@ def test_device_json_shape() -> None:
     assert (j["kecamatan"], j["kelurahan"], j["site"]) == ("Beji", "Tanah Baru", "s1")
     assert (j["agent_version"], j["config_version"]) == ("0.1.0", 4)
     assert j["health"]["cpu_pct"] == 3.0 and "temp_c" not in j["health"]
-
-
-# --- grouping ---------------------------------------------------------------------------
-
-def test_grouped_by_kecamatan_then_kelurahan_with_counts() -> None:
-    online = {"presence": "online", "presence_at": ago(5), "last_health_at": ago(5)}
-    stale = {"presence": "online", "presence_at": ago(300), "last_health_at": ago(40)}
-    records = [
-        rec("cam-003", kecamatan="Sawangan", kelurahan="Bedahan", **online),
-        rec("cam-002", kecamatan="Beji", kelurahan="Tanah Baru", presence="offline"),
-        rec("cam-001", kecamatan="Beji", kelurahan="Tanah Baru", **online),
-        rec("cam-004", kecamatan="Beji", kelurahan="Kemiri Muka", **stale),
-        rec("cam-005", kecamatan="", kelurahan=""),
-        rec("cam-006", kecamatan="beji", kelurahan="Kukusan", status="decommissioned"),
-    ]
-    rows = [device_row(r, NOW, locale="id", yes="ya", no="tidak") for r in records]
-    groups = group_rows(rows)
-    # Sorted by name, case-insensitively; places not recorded go last.
-    assert [g.name for g in groups] == ["Beji", "beji", "Sawangan", ""]
-    beji = groups[0]
-    assert [k.name for k in beji.kelurahan] == ["Kemiri Muka", "Tanah Baru"]
-    tanah_baru = beji.kelurahan[1]
-    assert [r.data["id"] for r in tanah_baru.rows] == ["cam-001", "cam-002"]
-    assert dict(tanah_baru.counts) == {"online": 1, "offline": 1}
-    assert dict(beji.counts) == {"online": 1, "offline": 1, "degraded": 1}
-    assert dict(groups[3].counts) == {"unknown": 1}
-    totals = total_counts(groups)
-    assert totals == {"online": 2, "offline": 1, "degraded": 1, "unknown": 1,
-                      "decommissioned": 1}
 
 
 def test_row_shows_dash_for_never_seen() -> None:
