@@ -107,6 +107,8 @@ class DeviceDirectory:
     registry: Registry
     _sites: dict[str, SiteTags] = field(default_factory=dict)
     _loaded_at: float = -1e9
+    # The shortest health interval of the fleet: how stale the registry's view may get.
+    min_health_interval_s: float = 10.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def site_of(self, device_id: str) -> SiteTags | None:
@@ -118,16 +120,22 @@ class DeviceDirectory:
             self.refresh()
         return hit
 
+    def note_health_interval(self, interval_s: float) -> None:
+        """A box announced its health interval (before the registry has it)."""
+        if 0 < interval_s < self.min_health_interval_s:
+            self.min_health_interval_s = interval_s
+
     def refresh(self) -> None:
         with self._lock:
             self._loaded_at = time.monotonic()
             with self.registry.session() as s:
                 rows = s.execute(
-                    select(Device.id, Site.kecamatan, Site.kelurahan)
+                    select(Device.id, Site.kecamatan, Site.kelurahan, Device.health_interval_s)
                     .join(Site, Device.site_id == Site.id)
                     .where(Device.status != "decommissioned")
                 ).all()
             self._sites = {r[0]: SiteTags(r[1], r[2]) for r in rows}
+            self.min_health_interval_s = min((r[3] for r in rows if r[3]), default=10.0)
 
     def apply(self, updates: dict[str, DeviceUpdate]) -> None:
         if not updates:

@@ -205,6 +205,7 @@ class IngestService:
             up.take(r.payload)
             if isinstance(r.payload, payloads.State) and r.payload.online:
                 came_back.add(r.device_id)
+                self.devices.note_health_interval(r.payload.health_interval_s)
         self.stats.inc("stored", n_stored)
         if n_dups:
             self.stats.inc("duplicates", n_dups)
@@ -218,12 +219,13 @@ class IngestService:
         """Write the held device updates: at once for presence, configuration reports and
         clock flags (the room watches those), otherwise at most every
         ``REGISTRY_EVERY_S`` (last seen and latest health are a view, and one transaction
-        per write batch was the largest cost of a busy worker)."""
+        per write batch was the largest cost of a busy worker), and never later than the
+        fleet's shortest health interval (the room would see a box as late)."""
         now = time.monotonic()
         if not self._held_updates or not (force or now >= self._registry_due):
             return
         updates = self._held_updates.take()
-        self._registry_due = now + REGISTRY_EVERY_S
+        self._registry_due = now + min(REGISTRY_EVERY_S, self.devices.min_health_interval_s)
         try:
             self.devices.apply(updates)
         except Exception:  # the registry is a view: its failure must not lose telemetry

@@ -99,6 +99,7 @@ class ConfigHub:
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait(10)  # reaped: a Popen collected while running is a test failure
         self.registry.close()
 
     def log(self, name: str) -> str:

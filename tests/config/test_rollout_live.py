@@ -154,3 +154,4 @@ def test_fifty_agents_take_a_change_in_three_waves(hub: ConfigHub) -> None:
             pool.wait(20)
         except subprocess.TimeoutExpired:
             pool.kill()
+            pool.wait(10)

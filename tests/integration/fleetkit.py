@@ -114,6 +114,7 @@ class Fleet:
                 self.hub.wait(15)
             except subprocess.TimeoutExpired:
                 self.hub.kill()
+                self.hub.wait(10)
         self.registry.close()
         self.influx.close()
 
