@@ -201,7 +201,9 @@ class HubMqtt:
                 log.warning("broker %s:%s: %s", self.settings.mqtt_host,
                             self.settings.mqtt_port, exc)
                 continue
+            # The connection first, then the flag: whoever waits on the flag reads _conn.
             self._conn = conn
+            self._connected.set()
             try:
                 self._run(conn, early)
                 if self._stop.is_set():
@@ -268,7 +270,6 @@ class HubMqtt:
         if self.reconnects or self._gen > 1:
             self.reconnects += 1
         self._backoff.reset()
-        self._connected.set()
         log.info("hub connected to broker (generation %d, session %s)", self._gen,
                  "resumed" if ack.session_present else "new")
         return conn, packets[1:]
@@ -283,6 +284,10 @@ class HubMqtt:
         next_misc = 0.0
         try:
             while not self._stop.is_set():
+                # Checked before any write too: a write after a freeze would make the
+                # connection look alive again.
+                if self._dropped_by_broker(conn):
+                    return
                 self._send_queued(conn)
                 self._flush(conn)
                 readable, _, _ = select.select(
@@ -291,15 +296,9 @@ class HubMqtt:
                 if wake_r in readable:
                     with contextlib.suppress(BlockingIOError):
                         wake_r.recv(4096)
-                now = time.monotonic()
-                if now - conn.last_out > conn.keepalive_s * 1.5:
-                    # Silent for 1.5 x keepalive (this process was stopped, or the broker
-                    # takes nothing): the broker has dropped this connection (MQTT 5,
-                    # 3.1.2.10). What it still holds for us comes again on the session, so
-                    # reading it here would only store every in-flight message twice.
-                    log.warning("the hub sent nothing for %.0f s: leaving this connection "
-                                "unread, the session redelivers", now - conn.last_out)
+                if self._dropped_by_broker(conn):
                     return
+                now = time.monotonic()
                 if (conn.sock in readable or conn.tls_pending()) and not self._read(conn):
                     return
                 if now >= next_misc:
@@ -308,6 +307,19 @@ class HubMqtt:
                         return
         except (OSError, ProtocolError) as exc:
             log.warning("hub lost the broker: %s", exc)
+
+    @staticmethod
+    def _dropped_by_broker(conn: _Connection) -> bool:
+        """Silent for 1.5 x keepalive (this process was stopped, or the broker takes
+        nothing): the broker has dropped this connection (MQTT 5, 3.1.2.10). What it still
+        holds for us comes again on the session, so reading it here would only store every
+        in-flight message twice."""
+        silent = time.monotonic() - conn.last_out
+        if silent <= conn.keepalive_s * 1.5:
+            return False
+        log.warning("the hub sent nothing for %.0f s: leaving this connection unread, the "
+                    "session redelivers", silent)
+        return True
 
     def _read(self, conn: _Connection) -> bool:
         """Everything the socket has now; False when the connection is over."""

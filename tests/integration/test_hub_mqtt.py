@@ -193,10 +193,18 @@ def test_after_a_freeze_the_link_leaves_the_dead_connection_unread(tmp_path, bro
         assert link.live_generation() == gen
         conn = link._conn
         assert conn is not None
-        conn.last_out -= 100  # as if the process had been stopped for 100 s
+        frozen_at = time.monotonic() - 100  # as if the process had been stopped for 100 s
+        conn.last_out = frozen_at
         assert link.live_generation() == 0  # the writer skips this generation's acks
-        wait_until(lambda: link.generation > gen and link.connected(), 10,
-                   message="link reconnects")
+
+        def reconnected() -> bool:
+            # The network thread may have written (and so stamped last_out) between our
+            # stamp and its check; a real freeze stops that thread too, so stamp again.
+            if link._conn is conn:
+                conn.last_out = frozen_at
+            return link.generation > gen and link.connected()
+
+        wait_until(reconnected, 10, message="link reconnects")
         assert link.live_generation() == link.generation
         _send(pub, "dcor/v1/dev-3/health", b"{}")
         [(g, m)] = inbox.take(1)
