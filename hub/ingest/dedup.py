@@ -6,6 +6,9 @@ as sorted, disjoint, inclusive ranges: telemetry arrives nearly in order, so a d
 handful of ranges, not a set of every seq. Memory is bounded: past ``max_ranges`` the two
 oldest ranges are merged (the gap between them is then taken as seen, which can only
 under-count duplicates, never invent one).
+
+The state can be dumped as ranges and merged back (``seenjournal`` keeps it on disk so a
+worker restarted after a crash still recognises what its previous run stored).
 """
 
 from __future__ import annotations
@@ -38,6 +41,25 @@ class SeqRanges:
             self.ends.insert(i + 1, seq)
         return True
 
+    def add_range(self, start: int, end: int) -> None:
+        """Record every seq in ``start..end`` (inclusive) as seen."""
+        if start > end:
+            return
+        i = bisect_right(self.starts, start) - 1
+        if i >= 0 and self.ends[i] >= start - 1:
+            start = self.starts[i]
+        else:
+            i += 1
+        j = i
+        while j < len(self.starts) and self.starts[j] <= end + 1:
+            end = max(end, self.ends[j])
+            j += 1
+        self.starts[i:j] = [start]
+        self.ends[i:j] = [end]
+
+    def pairs(self) -> list[tuple[int, int]]:
+        return list(zip(self.starts, self.ends, strict=True))
+
     def __len__(self) -> int:
         return len(self.starts)
 
@@ -62,3 +84,17 @@ class DuplicateCounter:
         new = ranges.add(seq)
         ranges.squeeze(self.max_ranges)
         return not new
+
+    def merge(self, device: str, pairs: list[tuple[int, int]]) -> None:
+        """Take ranges another run of this worker had seen (from its journal)."""
+        ranges = self._seen.get(device)
+        if ranges is None:
+            if len(self._seen) >= self.max_devices:
+                return  # the journal of a runaway id space: forget, never grow
+            ranges = self._seen[device] = SeqRanges()
+        for start, end in pairs:
+            ranges.add_range(start, end)
+        ranges.squeeze(self.max_ranges)
+
+    def dump(self) -> dict[str, list[tuple[int, int]]]:
+        return {device: ranges.pairs() for device, ranges in self._seen.items()}

@@ -28,6 +28,7 @@ from hub.ingest.devices import DeviceDirectory, DeviceUpdate, HeldUpdates, Media
 from hub.ingest.mqttlink import HubMqtt, ingest_subscriptions
 from hub.ingest.mqttwire import Message
 from hub.ingest.recentacks import RecentAcks
+from hub.ingest.seenjournal import SeenJournal
 from hub.ingest.spool import Spool
 from hub.ingest.stats import IngestStats, LogLimiter
 from hub.ingest.validate import Accepted, Media, Rejected, Validator
@@ -79,6 +80,7 @@ class IngestService:
         self._influx_backoff = Backoff(INFLUX_RETRY_MIN_S, INFLUX_RETRY_MAX_S)
         self._spooling = self.spool.depth() > 0  # batches of an earlier run wait there
         self.dups = DuplicateCounter()
+        self.seen = SeenJournal(settings.data_dir / "seen" / self.worker_id)
         self._ack_seq = 0
         self._recent_acks = RecentAcks()
         self._db_ready = False
@@ -93,6 +95,10 @@ class IngestService:
 
     def start(self) -> None:
         self.devices.refresh()
+        try:
+            self.seen.load(self.dups)
+        except OSError:  # duplicates are a count: never refuse to start over them
+            log.exception("could not read what this worker stored before")
         try:
             self.stats.restore(self.devices.load_stats(self.worker_id))
         except Exception:  # counters are a view: never refuse to start over them
@@ -112,6 +118,7 @@ class IngestService:
             t.join(15)
         self.mqtt.stop()
         self._save_stats()
+        self.seen.close()
 
     # --- receiving (network thread) -------------------------------------------------------
 
@@ -209,6 +216,9 @@ class IngestService:
         self.stats.inc("stored", n_stored)
         if n_dups:
             self.stats.inc("duplicates", n_dups)
+        # Before the acks: what the broker or a device sends again after a crash from here
+        # on is recognised by the next run.
+        self.seen.record(stored, self.dups)
         self.mqtt.ack_batch([(item.gen, item.mid) for item in batch])
         self._send_device_acks(stored, rejected)
         self._repeat_acks_to(came_back)

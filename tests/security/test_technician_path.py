@@ -19,6 +19,7 @@ import yaml
 from hub.localservices import MosquittoProcess, TlsListener
 from hub.registry.db import open_registry
 from hub.security.store import SecurityStore
+from hub.security.tokens import parse_token
 from hub.settings import load_settings
 from hub.web import close_app, create_app, make_web_server
 from provisioning.cli import main as provision
@@ -154,7 +155,11 @@ def test_a_technician_enrolls_twenty_boxes_and_verifies_one(tmp_path, influxd, i
         assert {("enroll", "ok"), ("install_check", "ok")} <= audit
 
         # --- no secret anywhere in what was printed or logged ---------------------------
-        secrets = [token.text, token.text.rsplit("_", 1)[1], PASSWORD,
+        parsed = parse_token(token.text)
+        assert parsed is not None
+        # The secret part whole: it is URL-safe base64 and may itself hold "_" (splitting
+        # the text at the last "_" once gave the one-letter "secret" 'I').
+        secrets = [token.text, parsed[1], PASSWORD,
                    (sec / "broker-admin.password").read_text().strip(),
                    (sec / "hub-mqtt.password").read_text().strip(),
                    (box / "mqtt-password").read_text().strip(),
