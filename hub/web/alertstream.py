@@ -5,6 +5,10 @@ so any web worker serves every notification). One ``NotificationFeed`` per app w
 newest ``seq`` (one cheap query every ``poll_s``, only while someone listens) and wakes the
 waiting streams; each stream then reads what lies beyond its own cursor.
 
+People act on alerts without a notification (acknowledge, assign, note): the feed also
+watches the newest alert event, and a stream sends ``event: changed`` (no id, so the cursor
+stays) when one happened, so a console open at another desk redraws what was acknowledged.
+
 A stream: ``retry:`` first, then ``id: <seq>`` + ``data: <json>`` per notification, a comment
 line as heartbeat every ``heartbeat_s`` (so proxies keep the connection and a gone client is
 noticed), and an end after ``max_age_s``: the browser reconnects by itself with
@@ -26,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.alerts.model import Notification
 from hub.alerts.store import notifications_after
-from hub.alerts.tables import NotificationRow
+from hub.alerts.tables import AlertEventRow, NotificationRow
 from hub.registry.db import Registry
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,9 @@ def sse_event(seq: int, data: dict[str, Any]) -> str:
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     # JSON never holds a raw newline, so one data line carries it.
     return f"id: {seq}\ndata: {body}\n\n"
+
+
+SSE_CHANGED = "event: changed\ndata: {}\n\n"
 
 
 def sse_comment(text: str) -> str:
@@ -63,6 +70,7 @@ class NotificationFeed:
         self.idle_s = idle_s
         self._cond = threading.Condition()
         self._latest = -1
+        self._changes = -1  # the newest alert event id
         self._listeners = 0
         self._thread: threading.Thread | None = None
 
@@ -72,17 +80,30 @@ class NotificationFeed:
         with self._cond:
             return self._latest
 
+    @property
+    def changes(self) -> int:
+        """The newest alert event id seen by the watcher (-1 before its first look)."""
+        with self._cond:
+            return self._changes
+
     def newest(self) -> int:
         with self.registry.session() as s:
             return int(s.scalar(select(func.max(NotificationRow.seq))) or 0)
 
-    def wait_beyond(self, seq: int, timeout: float) -> bool:
-        """Block until a notification after ``seq`` exists (True) or ``timeout`` (False)."""
+    def newest_change(self) -> int:
+        with self.registry.session() as s:
+            return int(s.scalar(select(func.max(AlertEventRow.id))) or 0)
+
+    def wait_beyond(self, seq: int, timeout: float, change: int | None = None) -> bool:
+        """Block until a notification after ``seq`` exists, or (given ``change``) an alert
+        event after ``change`` (True), or ``timeout`` (False)."""
         with self._cond:
             self._listeners += 1
             self._ensure_thread()
             try:
-                return self._cond.wait_for(lambda: self._latest > seq, timeout)
+                return self._cond.wait_for(
+                    lambda: self._latest > seq or (change is not None and self._changes > change),
+                    timeout)
             finally:
                 self._listeners -= 1
 
@@ -96,13 +117,13 @@ class NotificationFeed:
         idle_since = time.monotonic()
         while True:
             try:
-                latest = self.newest()
+                latest, changes = self.newest(), self.newest_change()
             except SQLAlchemyError as exc:
                 log.warning("alert feed cannot read the registry: %s", exc)
-                latest = self._latest
+                latest, changes = self._latest, self._changes
             with self._cond:
-                if latest != self._latest:
-                    self._latest = latest
+                if latest != self._latest or changes != self._changes:
+                    self._latest, self._changes = latest, changes
                     self._cond.notify_all()
                 if self._listeners:
                     idle_since = time.monotonic()
@@ -124,11 +145,12 @@ def stream(
     """The text of one SSE response. ``render`` gives an event's data, or None to skip it
     (another desk's)."""
     started = last_sent = monotonic()
+    change = feed.changes if feed.changes >= 0 else feed.newest_change()
     yield f"retry: {RETRY_MS}\n" + sse_comment(f"cursor {cursor}")
     while monotonic() - started < max_age_s:
         wait = max(0.0, min(heartbeat_s - (monotonic() - last_sent),
                             max_age_s - (monotonic() - started)))
-        if feed.wait_beyond(cursor, wait):
+        if feed.wait_beyond(cursor, wait, change):
             with feed.registry.session() as s:
                 batch = notifications_after(s, cursor, limit=200)
             if not batch:  # rows gone meanwhile: do not spin on the same cursor
@@ -139,6 +161,10 @@ def stream(
                 data = render(n)
                 if data is not None:
                     chunks.append(sse_event(seq, {**data, "seq": seq}))
+            if feed.changes > change:
+                change = feed.changes
+                if not chunks:  # a notification redraws the console anyway
+                    chunks.append(SSE_CHANGED)
             if chunks:
                 last_sent = monotonic()
                 yield "".join(chunks)

@@ -239,6 +239,7 @@ class SseClient:
         self.conn.request("GET", path, headers=headers)
         self.resp = self.conn.getresponse()
         self.events: list[tuple[int, dict[str, Any]]] = []
+        self.named: list[str] = []  # ``event: <name>`` events (they carry no id)
         self.comments: list[str] = []
         self.ended = threading.Event()
         self._cond = threading.Condition()
@@ -246,14 +247,21 @@ class SseClient:
 
     def _read(self) -> None:
         event_id = None
+        name = None
         try:
             for raw in self.resp:
                 line = raw.decode().rstrip("\n")
                 with self._cond:
                     if line.startswith("id: "):
                         event_id = int(line[4:])
+                    elif line.startswith("event: "):
+                        name = line[7:]
+                    elif line.startswith("data: ") and name:
+                        self.named.append(name)
                     elif line.startswith("data: "):
                         self.events.append((event_id or 0, json.loads(line[6:])))
+                    elif not line:
+                        name = None
                     elif line.startswith((":", "retry:")):
                         self.comments.append(line)
                     self._cond.notify_all()
@@ -316,6 +324,23 @@ def test_stream_delivers_firing_alerts_live(registry: Registry, server: int) -> 
     finally:
         ops.close()
         dishub.close()
+
+
+def test_an_acknowledgement_at_another_desk_reaches_open_consoles(
+        registry: Registry, app: Flask, server: int) -> None:
+    """Acknowledging sends no notification; an open console must still redraw."""
+    hot = fired(registry)["hot"]
+    console = SseClient(server, "/api/v1/alerts/stream?desk=ops")
+    try:
+        with console._cond:
+            assert console._cond.wait_for(lambda: console.comments, 5)  # the stream is up
+        assert post(app.test_client(), hot, "acknowledge", by="Ani").status_code == 200
+        with console._cond:
+            assert console._cond.wait_for(lambda: console.named == ["changed"], 5), \
+                console.named
+        assert console.events == []  # no notification, no id: the cursor stays
+    finally:
+        console.close()
 
 
 def test_stream_ends_after_its_age_and_says_how_to_retry(app: Flask, server: int) -> None:

@@ -155,6 +155,9 @@ def test_acknowledged_in_one_browser_leaves_the_active_list_in_another(
     wall.wait_for_selector(row)
     console = open_page(OPERATOR, "/alerts?desk=kominfo")
     save_shot(console, shots, "alerts")
+    # A colleague at the same desk has the console open too.
+    colleague = open_page(OPERATOR_2, "/alerts?desk=kominfo")
+    colleague.wait_for_function("() => document.getElementById('live').dataset.open === '1'")
     wall.wait_for_function("() => document.getElementById('live-root').dataset.live === '1'")
     started = time.monotonic()
     console.click(f'tr[data-alert="{alert_id}"] form.alert-action button')
@@ -163,6 +166,8 @@ def test_acknowledged_in_one_browser_leaves_the_active_list_in_another(
           f"{time.monotonic() - started:.2f} s")
     # The console that acted shows it acknowledged, and the others are still active.
     console.wait_for_selector(f'tr[data-alert="{alert_id}"].status-acknowledged')
+    colleague.wait_for_selector(f'tr[data-alert="{alert_id}"].status-acknowledged',
+                                timeout=10_000)
     for other in live_hub.seeded.alert_ids[1:]:
         assert wall.locator(f'#wall-alerts li[data-alert="{other}"]').count() == 1
 

@@ -84,7 +84,15 @@
 
   if (!window.EventSource) { return; }
   var source = new EventSource(rowsTable.dataset.stream);
-  source.onopen = function () { say(strings.live, false); };
+  var opened = false;
+  source.onopen = function () {
+    say(strings.live, false);
+    if (live) { live.dataset.open = "1"; }
+    if (opened) { soon(); }  // back after a gap: what changed meanwhile sent no event
+    opened = true;
+  };
+  // Someone acknowledged, assigned or noted an alert (here or at another desk).
+  source.addEventListener("changed", soon);
   source.onerror = function () { say(strings.reconnecting, true); };
   source.onmessage = function (event) {
     var n;
