@@ -49,6 +49,15 @@ def _sleep(seconds: float) -> None:
     time.sleep(max(0.0, seconds))
 
 
+def _wait_for(done: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
 # --- broker ---------------------------------------------------------------------------------
 
 def broker_sigterm(lab: Lab, d: float, ctx: Context, rnd: random.Random) -> None:
@@ -143,6 +152,11 @@ def influx_errors(lab: Lab, d: float, ctx: Context, rnd: random.Random) -> None:
     for make in phases:
         front.set(make())
         _sleep(d / len(phases))
+        if make is poison and front.stats.refused_lines:
+            # Keep refusing until the hub has isolated the line: on a loaded machine its
+            # bisection can time out and spool the half, which would then be replayed
+            # after this phase (stored after all, nothing isolated, nothing learned).
+            _wait_for(lambda: lab.hub_counters().get("influx_refused_lines", 0) >= 1, 30.0)
         front.set(HttpFault())
         _sleep(min(2.0, d / 12))
     ctx.figures["influx_faulted_writes"] = front.stats.faulted
