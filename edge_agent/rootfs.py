@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from dcor_fs import write_atomic
 
 
 class RootFsError(RuntimeError):
@@ -88,19 +89,7 @@ class RootFs:
               owner: tuple[int, int] = (0, 0)) -> Path:
         target = self.path(absolute)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        try:
-            os.fchown(fd, *owner)
-            os.fchmod(fd, mode)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return write_atomic(target, data, mode=mode, owner=owner)
 
     def copy(self, source: Path, absolute: str, mode: int,
              owner: tuple[int, int] = (0, 0)) -> Path:

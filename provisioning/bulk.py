@@ -9,15 +9,15 @@ already written.
 from __future__ import annotations
 
 import csv
-import os
+import io
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+from dcor_fs import write_atomic
 from provisioning.bundle import AGENT_CONFIG_NAME, write_bundle
 from provisioning.client import HubClient, HubError
 
@@ -102,13 +102,12 @@ class TextProgress:
 
 
 def write_report(path: Path, results: Sequence[RowResult]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(REPORT_COLUMNS)
-        for r in results:
-            w.writerow([r.row, r.device_id, r.result, r.reason])
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    w = csv.writer(text)
+    w.writerow(REPORT_COLUMNS)
+    for r in results:
+        w.writerow([r.row, r.device_id, r.result, r.reason])
+    write_atomic(path, text.getvalue().encode("utf-8"))
 
 
 def run_bulk(client: HubClient, csv_path: Path, out_dir: Path, report_path: Path,

@@ -7,10 +7,11 @@ Every file is written 0600 through a temporary file, the folder 0700: credential
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
+
+from dcor_fs import write_atomic
 
 AGENT_CONFIG_NAME: Final = "agent.yaml"
 PASSWORD_FILE: Final = "mqtt-password"
@@ -40,13 +41,4 @@ def write_bundle(out_dir: Path, files: Mapping[str, str], *, force: bool = False
 
 
 def write_private(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # mkstemp's mode is already 0600
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text.encode("utf-8"), mode=0o600)

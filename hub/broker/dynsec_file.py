@@ -12,13 +12,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from dcor_fs import write_atomic
 from hub.broker.acl import DEFAULT_ACL_ACCESS, Role, admin_role, hub_role
 
 PBKDF2_ITERATIONS: Final = 101  # the plugin's own choice in Mosquitto 2.0
@@ -64,11 +64,4 @@ def initial_config(clients: Iterable[BrokerClient],
 def write_config(path: Path, doc: dict[str, Any]) -> Path:
     """Write ``doc`` readable by its owner only (it holds password hashes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, json.dumps(doc, indent=1).encode("utf-8"), mode=0o600)

@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from dcor_fs import write_atomic
 from hub.ingest.dedup import DuplicateCounter
 
 log = logging.getLogger("dcor.hub.ingest")
@@ -99,10 +100,8 @@ class SeenJournal:
             self.compact(counter)
 
     def compact(self, counter: DuplicateCounter) -> None:
-        tmp = self.snapshot.with_suffix(".tmp")
         try:
-            tmp.write_bytes(render(counter.dump()))
-            os.replace(tmp, self.snapshot)
+            write_atomic(self.snapshot, render(counter.dump()), sync=False)
             os.ftruncate(self._fd, 0)
             self._size = 0
         except OSError as exc:

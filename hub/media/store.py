@@ -15,16 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dcor_fs import write_atomic
 from dcor_wire.media import ClipChunkMeta, SnapshotMeta
-
-
-def _fsync_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)
@@ -51,7 +43,7 @@ class MediaStore:
         folder = self.root / "snapshots" / device / camera
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{meta.ts}-{meta.id.replace(':', '_')}.jpg"
-        _fsync_write(path, jpeg)
+        write_atomic(path, jpeg, mode=0o644)
         return path
 
     def save_clip_chunk(self, device: str, meta: ClipChunkMeta, data: bytes) -> ClipProgress:
@@ -78,7 +70,7 @@ class MediaStore:
                 os.replace(part, final)
                 ranges_path.unlink(missing_ok=True)
                 return ClipProgress(final, received, meta.total)
-            _fsync_write(ranges_path, json.dumps(ranges).encode())
+            write_atomic(ranges_path, json.dumps(ranges).encode(), mode=0o644)
         return ClipProgress(part, received, meta.total)
 
     def relative(self, path: Path) -> str:

@@ -6,8 +6,6 @@ temporary file and renamed, so a reader never sees half of it."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +13,7 @@ from typing import Final
 
 from sqlalchemy import select
 
+from dcor_fs import write_atomic
 from hub.registry.db import Registry
 from hub.registry.models import Site
 from hub.web.mapgeo import Area, areas_from_json, areas_json
@@ -66,16 +65,7 @@ def save_boundaries(folder: Path, areas: list[Area], *, filename: str, who: str,
     body = json.dumps({"filename": filename[:200], "uploaded_by": who[:80],
                        "uploaded_at": now.isoformat(), "areas": areas_json(areas)},
                       ensure_ascii=False, separators=(",", ":"))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".boundaries-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, folder / FILENAME)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(folder / FILENAME, body.encode("utf-8"))
 
 
 def delete_boundaries(folder: Path) -> bool:
