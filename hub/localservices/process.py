@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -35,9 +36,39 @@ class ServiceStartError(LocalServiceError):
     """The process exited or did not become ready in time; the message ends with its log."""
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it)."""
+# Service ports come from below the kernel's ephemeral range: a port in that range can be
+# handed out as the source port of any outgoing connection while its service restarts (an
+# InfluxDB outage in a fault scenario once could not come back: "address already in use").
+_SERVICE_PORTS_FROM = 20_000
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_rng = random.SystemRandom()  # never the seeded global generator: parallel runs would agree
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago, outside the ephemeral range."""
+    low = _ephemeral_low()
+    if low - _SERVICE_PORTS_FROM >= 1_000:
+        for _ in range(200):
+            port = _rng.randrange(_SERVICE_PORTS_FROM, low)
+            if _bindable(port):
+                return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # let the kernel pick
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 

@@ -19,6 +19,7 @@ from hub.localservices import (
     MosquittoProcess,
     ServiceNotInstalledError,
     ServiceStartError,
+    free_port,
     mqtt_connack,
     wait_until,
 )
@@ -228,3 +229,10 @@ def test_fixed_port_taken_fails_with_the_reason(tmp_path):
         broker = MosquittoProcess(port=squatter.getsockname()[1], data_dir=tmp_path)
         with pytest.raises(ServiceStartError, match=r"(?i)address already in use"):
             broker.start()
+
+
+def test_service_ports_stay_out_of_the_ephemeral_range() -> None:
+    """A restarted service must find its port again: outgoing connections never take it."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = {free_port() for _ in range(20)}
+    assert all(p < low for p in ports) and len(ports) > 1
