@@ -35,6 +35,7 @@ from bench import synth
 from bench.common import emit, note
 from bench.simdevice import SimConfig, SimDevice, SimStats
 from dcor_wire.backoff import Backoff
+from edge_agent.remoteconf.keys import load_hub_key
 
 TURN_S = 0.05  # longest wait in the loop: sending latency of freshly produced rows
 MISC_EVERY_S = 1.0  # keepalive bookkeeping and ack-timeout checks
@@ -239,13 +240,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--outbox-dir", default=None, help="default: a temporary folder")
     p.add_argument("--fsync", action="store_true", help="outbox synchronous=FULL as on a box")
     p.add_argument("--enroll-db", default=None, help="enroll the devices in this registry")
+    p.add_argument("--hub-key", type=Path, default=None,
+                   help="the hub's signing public key: take pushed configurations (check the "
+                        "signature, report applied or rejected); without it they are ignored")
     a = p.parse_args(argv)
     ids = synth.device_ids(a.devices, a.prefix)
     if a.enroll_db:
         enroll(a.enroll_db, ids)
     cfg = SimConfig(host=a.host, port=a.port, health_interval_s=a.health_interval,
                     detections_interval_s=a.detections_interval, cameras=a.cameras,
-                    fsync=a.fsync)
+                    fsync=a.fsync, hub_key=load_hub_key(a.hub_key))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -4,7 +4,12 @@ fleet's shared loop (``bench.fleet``), and the agent's end-to-end ack rules.
 What it keeps from ``edge_agent``: every message is put in the box's own SQLite outbox
 (seq assigned there) before it is sent; a row is deleted only when the hub's ``ack`` names
 its seq (stored or rejected); rows not acknowledged within ``ack_timeout`` are sent again;
-presence is a retained ``state`` with a last will. What it leaves out: video, and the
+presence is a retained ``state`` with a last will. Given the hub's public key it takes
+pushed configurations the way a box does as far as the hub can see: the signature, the
+device and the version checked by the agent's own ``check_message``, then a
+``config/reported`` (applied, or rejected with the agent's reason) as an alarm-class row,
+so a rollout over simulated boxes completes (or aborts) instead of waiting on them. What it
+leaves out: video, applying the settings themselves (nothing here reads them), and the
 uplink's priority pacing (a simulated box sends oldest first within its window).
 """
 
@@ -18,6 +23,7 @@ from typing import Any
 
 import msgspec
 import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -25,6 +31,7 @@ from paho.mqtt.properties import Properties
 from bench.synth import SyntheticBox
 from dcor_wire import payloads, topics
 from edge_agent.outbox import Outbox, OutboxFull
+from edge_agent.remoteconf.document import Rejection, check_message
 from edge_agent.telemetry import Priority
 
 AGENT_VERSION = "sim-0.1"
@@ -42,6 +49,7 @@ class SimConfig:
     keepalive_s: int = 30
     outbox_max_bytes: int = 4 * 1024 * 1024
     fsync: bool = False
+    hub_key: Ed25519PublicKey | None = None  # None: pushed configurations are ignored
 
 
 @dataclass
@@ -68,6 +76,8 @@ class SimDevice:
     _outbox: Outbox = field(init=False)
     _boot_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     _boot_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    config: tuple[int, str] = (0, "")  # (version, digest) in force
+    _config_seen: tuple[int, str] = (0, "")  # the last one refused
 
     def __post_init__(self) -> None:
         self._box = SyntheticBox(self.device_id, cameras=tuple(
@@ -78,6 +88,7 @@ class SimDevice:
             # transaction per row, seq allocation) stays the real one.
             self._outbox._db.execute("PRAGMA synchronous=OFF")
         self._ack_topic = topics.device_topic(self.device_id, topics.ACK)
+        self._desired_topic = topics.device_topic(self.device_id, topics.CONFIG_DESIRED)
         self._state_topic = topics.device_topic(self.device_id, topics.STATE)
 
     # --- producing ------------------------------------------------------------------------
@@ -128,7 +139,8 @@ class SimDevice:
         return payloads.encode(payloads.State(
             ts=int(time.time() * 1000), seq=max(1, self._outbox.last_seq()), online=online,
             agent_version=AGENT_VERSION, boot_id=self._boot_id, boot_ts=self._boot_ms,
-            profile="sim", health_interval_s=self.cfg.health_interval_s))
+            profile="sim", config_version=self.config[0],
+            health_interval_s=self.cfg.health_interval_s))
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
@@ -146,8 +158,11 @@ class SimDevice:
         self.connected = False
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == self._desired_topic:
+            self.take_desired(bytes(msg.payload))
+            return
         if msg.topic != self._ack_topic:
-            return  # desired config and commands: not simulated
+            return  # commands: not simulated
         try:
             ack = payloads.decode(payloads.Ack, bytes(msg.payload))
         except (ValueError, TypeError):
@@ -158,6 +173,35 @@ class SimDevice:
             for s in [s for s in self._sent if lo <= s <= hi]:
                 del self._sent[s]
         self._dirty = True
+
+    def take_desired(self, data: bytes) -> None:
+        """A ``config/desired`` message: report it applied or rejected, as a box would."""
+        if self.cfg.hub_key is None:
+            return
+        try:
+            got = check_message(data, device_id=self.device_id, public_key=self.cfg.hub_key,
+                                current=self.config, seen=self._config_seen)
+        except Rejection as rej:
+            if rej.signed and rej.version > self._config_seen[0]:
+                self._config_seen = (rej.version, rej.digest)
+            self._report("rejected", (rej.version, rej.digest), rej.rollout,
+                         reason=rej.reason, error=rej.detail)
+            return
+        if got is None:  # the retained copy again, on a reconnect
+            return
+        doc = got.doc
+        self.config = (doc.version, doc.digest)
+        self._report("applied", self.config, doc.rollout)
+        if self.client is not None and self.connected:  # the room sees the new version
+            self.client.publish(self._state_topic, self._state(True), qos=1, retain=True)
+
+    def _report(self, status: str, desired: tuple[int, str], rollout: str, *,
+                reason: str = "", error: str = "") -> None:
+        self._put(topics.CONFIG_REPORTED, {
+            "ts": int(time.time() * 1000), "status": status, "version": self.config[0],
+            "digest": self.config[1], "desired_version": desired[0],
+            "desired_digest": desired[1], "reason": reason[:128], "error": error[:1024],
+            "rollout": rollout[:128]}, payloads.ConfigReported, Priority.ALARM)
 
     def expire(self, now: float) -> None:
         """Rows the hub has not acknowledged in time are sent again."""

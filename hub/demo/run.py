@@ -260,7 +260,7 @@ def run_demo(agents: int = 6, web_port: int = 8080, data_dir: str | None = None,
             start_agents(bundles, logs, children)
             # After the hub: its boxes connect once the ingest has subscribed, and opening
             # hundreds of outboxes would slow the web process's start-up.
-            start_sim(sim_devices, broker.port, root, logs, children)
+            start_sim(sim_devices, broker.port, root, logs, children, hub_config)
             online, sims_online = wait_online(port, {b.name for b in bundles}, sim_ids,
                                               children, progress, stop)
             if online < len(bundles):

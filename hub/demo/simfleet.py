@@ -2,11 +2,13 @@
 
 ``dcor-sim`` (``bench.fleet``) runs them all in one separate process (one thread, epoll), so
 the hub's own processes stay as light as with real boxes. Each simulated box has the real
-agent outbox and speaks the exact wire contract; it sends health and detections but no video
-and does not apply pushed configurations. They are enrolled here like the real ones (a site
-with kecamatan, kelurahan and coordinates, a device record), in one transaction, as
-``sim-00001``..., hardware class ``sim`` (a rollout can leave them out by hardware). They
-connect to the demo's broker the way the demo's agents do: anonymously, on loopback.
+agent outbox and speaks the exact wire contract; it sends health and detections but no
+video, and checks and reports pushed configurations (signature, device, version) without
+applying their settings, so a rollout over them completes. They are enrolled here like the
+real ones (a site with kecamatan, kelurahan and coordinates, a device record), in one
+transaction, as ``sim-00001``..., hardware class ``sim`` (a rollout can leave them out by
+hardware). They connect to the demo's broker the way the demo's agents do: anonymously, on
+loopback.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from hub.demo.layout import sim_layout
 from hub.demo.procs import Child, command, spawn
 from hub.settings import load_settings
 from provisioning.enroll import open_hub_registry
+from provisioning.hubinit import SIGNING_PUB
 from provisioning.registry_ops import DeviceSpec, SiteSpec, register_devices
 
 DEFAULT_SIM_DEVICES = 300
@@ -52,8 +55,10 @@ def enroll_sim_fleet(hub_config: Path, count: int) -> list[str]:
     return [spec.device_id for spec in specs]
 
 
-def sim_argv(count: int, broker_port: int, outbox_dir: Path) -> list[str]:
-    return [*command("dcor-sim", "bench.fleet"), "--devices", str(count),
+def sim_argv(count: int, broker_port: int, outbox_dir: Path,
+             hub_key: Path | None = None) -> list[str]:
+    key = ["--hub-key", str(hub_key)] if hub_key is not None else []
+    return [*command("dcor-sim", "bench.fleet"), *key, "--devices", str(count),
             "--prefix", SIM_PREFIX, "--host", "127.0.0.1", "--port", str(broker_port),
             "--health-interval", str(SIM_INTERVAL_S),
             "--detections-interval", str(SIM_INTERVAL_S),
@@ -61,10 +66,13 @@ def sim_argv(count: int, broker_port: int, outbox_dir: Path) -> list[str]:
 
 
 def start_sim(count: int, broker_port: int, root: Path, logs: Path,
-              children: list[Child]) -> None:
-    """``dcor-sim`` as one more child; its boxes' outboxes live in ``<data>/sim/``."""
+              children: list[Child], hub_config: Path) -> None:
+    """``dcor-sim`` as one more child; its boxes' outboxes live in ``<data>/sim/``. They
+    check pushed configurations with the hub's signing key, as enrolled boxes do."""
     if count <= 0:
         return
     outbox_dir = root / "sim"
     outbox_dir.mkdir(parents=True, exist_ok=True)
-    children.append(spawn("sim", sim_argv(count, broker_port, outbox_dir), logs / "sim.log"))
+    key = load_settings(hub_config, env={}).resolved_security_dir() / SIGNING_PUB
+    children.append(spawn("sim", sim_argv(count, broker_port, outbox_dir,
+                                          key if key.is_file() else None), logs / "sim.log"))
