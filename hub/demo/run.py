@@ -163,7 +163,7 @@ def start_web(hub_cmd: list[str], logs: Path, preferred: int, children: list[Chi
 
 def start_hub(hub_config: Path, logs: Path, web_port: int, children: list[Child],
               progress: Progress, stop: threading.Event) -> int:
-    """Ingest, alerts, then web; return the web port."""
+    """Ingest, alerts, the rollout engine, then web; return the web port."""
     hub_cmd = [*command("dcor-hub", "hub.cli"), "--config", str(hub_config)]
     progress.show("starting hub ingest")
     children.append(spawn("ingest", [*hub_cmd, "ingest", "--worker-id", "demo-ingest"],
@@ -171,6 +171,9 @@ def start_hub(hub_config: Path, logs: Path, web_port: int, children: list[Child]
     progress.show("starting hub alerts")
     children.append(spawn("alerts", [*hub_cmd, "alerts", "--worker-id", "demo-alerts"],
                           logs / "alerts.log"))
+    # Signs and publishes what the configuration page (or `dcor-hub rollout start`) asks.
+    progress.show("starting hub rollout engine")
+    children.append(spawn("rollout", [*hub_cmd, "rollout", "run"], logs / "rollout.log"))
     progress.show("starting hub web")
     return start_web(hub_cmd, logs, web_port, children, stop)
 

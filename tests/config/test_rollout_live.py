@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bench.synth import device_ids
 from hub.localservices import InfluxProcess, MosquittoProcess, wait_until
 from hub.localservices.process import free_port
 from hub.rollout import views
@@ -155,3 +156,37 @@ def test_fifty_agents_take_a_change_in_three_waves(hub: ConfigHub) -> None:
         except subprocess.TimeoutExpired:
             pool.kill()
             pool.wait(10)
+
+
+def test_simulated_boxes_take_a_change(hub: ConfigHub) -> None:
+    """dcor-sim (the demo's city) answers pushes, so a rollout over it completes."""
+    prefix = "sim" + hub.root.parent.name[-4:].lower().replace("_", "-")
+    ids = device_ids(6, prefix)
+    for dev in ids:
+        hub.register(dev)
+    log = open(hub.root / "sim.log", "ab")  # noqa: SIM115 - handed to the child
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "bench.fleet", "--devices", "6", "--prefix", prefix,
+         "--port", str(hub.mqtt_port), "--health-interval", "0.5", "--outbox-dir",
+         str(hub.root / "sim"), "--hub-key", str(hub.pub)],
+        stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    try:
+        hub.wait_online(ids, timeout=30)
+        out = hub.svc.create_rollout({"targets": {"all": True},
+                                      "waves": {"canary": 1, "percentages": [100]}, **FAST},
+                                     author="citra")
+        done = wait_finished(hub, out["id"], 60)
+        assert done.status == "completed", done.reason
+        for dev in ids:
+            rep = hub.report(dev)
+            assert rep is not None and rep.status == "applied" and \
+                rep.version == desired(hub, dev).version
+        assert not views.drift(hub.registry)
+    finally:
+        sim.terminate()
+        try:
+            sim.wait(20)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+            sim.wait(10)

@@ -158,9 +158,9 @@ def test_demo_script_serves_the_fleet_and_stops_cleanly(tmp_path):
         assert status == 200 and b"Tiang CCTV" in page
 
         children = _descendants(proc.pid)
-        # mosquitto, influxd, ingest, alerts, web, three agents and dcor-sim (setpriv execs
-        # in place).
-        assert len(children) >= 9, children
+        # mosquitto, influxd, ingest, alerts, rollout, web, three agents and dcor-sim
+        # (setpriv execs in place).
+        assert len(children) >= 10, children
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
         gone_by = time.monotonic() + 5
