@@ -113,8 +113,26 @@ def create_demo_admin(hub_config: Path) -> Path:
     return hub_config.parent / "admin-password"
 
 
+def ensure_signing_key(hub_config: Path) -> Path:
+    """The hub's configuration-signing key pair (as ``dcor-provision init-hub`` writes it,
+    without the broker's certificates the demo's loopback broker does not use); returns the
+    public half, which the demo's boxes check pushed configurations with."""
+    from provisioning import pki
+    from provisioning.hubinit import SIGNING_KEY, SIGNING_PUB
+
+    folder = load_settings(hub_config, env={}).resolved_security_dir()
+    if not (folder / SIGNING_KEY).is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        signing = pki.make_signing_key()
+        pki.write_file(folder / SIGNING_KEY, pki.private_pem(signing), 0o600)
+        pki.write_file(folder / SIGNING_PUB, pki.public_pem(signing), 0o644)
+    return folder / SIGNING_PUB
+
+
 def enroll_fleet(hub_config: Path, root: Path, broker_port: int, count: int) -> list[Path]:
     """Enroll ``count`` devices as ``dcor-provision enroll`` does; return their bundles."""
+    hub_key = ensure_signing_key(hub_config)
     registry = open_hub_registry(load_settings(hub_config, env={}))
     bundles = []
     try:
@@ -129,6 +147,7 @@ def enroll_fleet(hub_config: Path, root: Path, broker_port: int, count: int) -> 
                               name=site.name, lat=site.lat, lon=site.lon),
                 # A demo box connects at once: no boot spread (mqtt.first_connect_spread).
                 overrides={"mqtt": {"first_connect_spread": 0},
+                           "hub_public_key_file": str(hub_key),
                            "health": {"interval": HEALTH_INTERVAL, "disk_path": str(data)},
                            **camera_overrides(index)},
             )

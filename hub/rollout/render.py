@@ -13,6 +13,7 @@ name models: ``models: {detect: coco-ssd}`` (a catalogue name) or a full item
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,7 +117,11 @@ class ProfileCache:
         found = self._docs[name]
         if isinstance(found, ProfileError):
             raise found
-        return found
+        # A copy each time: render() changes what it is given (the models popped, the
+        # device's hardware set), and one device's changes must not reach the next (a
+        # rollout over boxes of two hardware classes once pushed documents whose digest
+        # no longer matched their content).
+        return copy.deepcopy(found)
 
 
 def render(dev: DeviceInfo, profile: Callable[[str], dict[str, Any]],

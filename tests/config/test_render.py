@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dcor_wire.configdoc import content_digest
 from hub.registry.db import open_registry
 from hub.rollout.render import CatalogModel, choose_variant
 from hub.rollout.service import ConfigPushError, ConfigService
@@ -50,6 +51,21 @@ def rendered(svc: ConfigService, dev: str) -> dict:
 
         info = device_infos(s)[dev]
     return svc.renderer()(info).as_json()
+
+
+def test_one_pass_renders_each_device_on_its_own(svc: ConfigService) -> None:
+    """One renderer for a whole rollout: a device's hardware must not leak into the next
+    device of the same profile, and each digest must match its own content."""
+    with svc.registry.session() as s:
+        from hub.rollout.fleetdata import device_infos
+
+        infos = device_infos(s)
+    render = svc.renderer()
+    out = {dev: render(infos[dev]).as_json() for dev in ("beji-01", "cim-01", "beji-02")}
+    assert {dev: r["config"]["hardware"] for dev, r in out.items()} == {
+        "beji-01": "rpi4", "cim-01": "jetson", "beji-02": "rpi4"}
+    for r in out.values():
+        assert r["digest"] == content_digest(r["config"], r["models"])
 
 
 def test_layers_apply_in_order_and_enrollment_keys_are_dropped(svc: ConfigService) -> None:
