@@ -63,8 +63,17 @@ def test_a_killed_worker_counts_what_its_last_run_stored(fleet: Fleet) -> None:
     wait_until(lambda: sorted(fleet.stored_seqs(DEVICE)) == [1, 2, 3, 4, 5], timeout=20,
                message="the first run stored seq 1-5")
     assert fleet.hub is not None
-    wait_until(lambda: totals().get("stored", 0) >= 5, timeout=10, message="counters saved")
-    first_run_dups = totals().get("duplicates", 0)
+    # The last probe may still be on its way: read the counters once they stand still
+    # (saved every 0.5 s), so nothing of the first run is counted after this reading.
+    seen: list[tuple[int, int]] = []
+
+    def settled() -> bool:
+        t = totals()
+        seen.append((t.get("received", 0), t.get("duplicates", 0)))
+        return len(seen) >= 4 and len(set(seen[-4:])) == 1 and t.get("stored", 0) >= 5
+
+    wait_until(settled, timeout=15, interval=0.5, message="the first run's counters settle")
+    first_run_dups = seen[-1][1]
     fleet.hub.send_signal(signal.SIGKILL)
     fleet.hub.wait(10)
 
