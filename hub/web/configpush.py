@@ -46,6 +46,7 @@ from hub.web.deps import deps
 from hub.web.errors import json_error
 from hub.web.policy import Perm, requires
 from hub.web.timefmt import display_wib
+from hub.web.views import state_labels
 
 bp = Blueprint("configpush", __name__)
 EXTENSION_KEY = "dcor.configpush"
@@ -94,7 +95,7 @@ def page() -> str:
                if r["status"] in ("running", "paused", "aborting")]
     return render_template("config_push.html", devices=views.device_rows(registry),
                            rollouts=rollouts, details=[d for d in details if d],
-                           labels=_labels(), wib=_wib)
+                           labels=_labels(), states=state_labels(), wib=_wib)
 
 
 def _wib(iso: str | None) -> str | None:
