@@ -107,6 +107,7 @@ def test_the_admin_page_in_both_languages(env) -> None:
     c.post("/api/v1/rollouts", json={"targets": {"all": True}})
     page = c.get("/admin/config").get_data(as_text=True)
     assert "Peluncuran yang berjalan" in page and "Gelombang" in page and "web-box-3" in page
+    assert "<td>Tidak diketahui</td>" in page and "<td>unknown</td>" not in page  # never seen
     english = c.get("/admin/config?lang=en").get_data(as_text=True)
     assert "Rollouts in progress" in english and "Abort and roll back" in english
 
