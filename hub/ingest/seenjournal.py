@@ -67,6 +67,7 @@ class SeenJournal:
         self.max_bytes = max_bytes
         self._fd = -1
         self._size = 0
+        self._failing = False
 
     def load(self, into: DuplicateCounter) -> int:
         """Merge what earlier runs stored into ``into``; open the journal for appending.
@@ -93,8 +94,12 @@ class SeenJournal:
         try:
             os.write(self._fd, body)
         except OSError as exc:  # a full disk must not stop ingest: count less, store all
-            log.warning("could not append to %s: %s", self.journal, exc)
+            if not self._failing:  # once per failing spell, not once per batch
+                log.warning("could not append to %s: %s (duplicates after a restart may "
+                            "be under-counted)", self.journal, exc)
+            self._failing = True
             return
+        self._failing = False
         self._size += len(body)
         if self._size > self.max_bytes:
             self.compact(counter)
