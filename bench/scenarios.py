@@ -7,6 +7,7 @@ in seconds for each of the three lengths.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import time
@@ -18,6 +19,7 @@ from bench.faultinflux import HttpFault
 from bench.faultlab import Lab, LabSpec, outbox_figures
 from bench.faultproxy import Fault
 from edge_agent.config import MqttConfig
+from hub.localservices import wait_until
 
 LENGTHS = ("quick", "compressed", "full")
 DAY_MS = 86_400_000
@@ -47,15 +49,6 @@ class Scenario:
 
 def _sleep(seconds: float) -> None:
     time.sleep(max(0.0, seconds))
-
-
-def _wait_for(done: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.5)
-    return True
 
 
 # --- broker ---------------------------------------------------------------------------------
@@ -156,7 +149,9 @@ def influx_errors(lab: Lab, d: float, ctx: Context, rnd: random.Random) -> None:
             # Keep refusing until the hub has isolated the line: on a loaded machine its
             # bisection can time out and spool the half, which would then be replayed
             # after this phase (stored after all, nothing isolated, nothing learned).
-            _wait_for(lambda: lab.hub_counters().get("influx_refused_lines", 0) >= 1, 30.0)
+            with contextlib.suppress(TimeoutError):  # the check below says so if not
+                wait_until(lambda: lab.hub_counters().get("influx_refused_lines", 0) >= 1,
+                           30.0, interval=0.5)
         front.set(HttpFault())
         _sleep(min(2.0, d / 12))
     ctx.figures["influx_faulted_writes"] = front.stats.faulted

@@ -72,13 +72,11 @@ def init_hub(folder: Path, broker_names: Sequence[str], *, device_port: int = 88
     folder.chmod(0o700)
     ca_key, ca = pki.make_ca()
     key, cert = pki.make_server_cert(ca_key, ca, list(broker_names))
-    signing = pki.make_signing_key()
     pki.write_file(folder / CA_CERT, pki.cert_pem(ca), 0o644)
     pki.write_file(folder / CA_KEY, pki.private_pem(ca_key), 0o600)
     pki.write_file(folder / BROKER_CERT, pki.cert_pem(cert), 0o644)
     pki.write_file(folder / BROKER_KEY, pki.private_pem(key), 0o600)
-    pki.write_file(folder / SIGNING_KEY, pki.private_pem(signing), 0o600)
-    pki.write_file(folder / SIGNING_PUB, pki.public_pem(signing), 0o644)
+    write_signing_key(folder)
     admin_pw, hub_pw = new_password(), new_password()
     pki.write_file(folder / ADMIN_PASSWORD, (admin_pw + "\n").encode(), 0o600)
     pki.write_file(folder / HUB_PASSWORD, (hub_pw + "\n").encode(), 0o600)
@@ -89,6 +87,13 @@ def init_hub(folder: Path, broker_names: Sequence[str], *, device_port: int = 88
     pki.write_file(folder / MOSQUITTO_SNIPPET,
                    mosquitto_snippet(folder, device_port).encode(), 0o644)
     return HubMaterial(folder)
+
+
+def write_signing_key(folder: Path) -> Path:
+    """A new configuration-signing key pair in ``folder``; returns the public half."""
+    signing = pki.make_signing_key()
+    pki.write_file(folder / SIGNING_KEY, pki.private_pem(signing), 0o600)
+    return pki.write_file(folder / SIGNING_PUB, pki.public_pem(signing), 0o644)
 
 
 def mosquitto_snippet(folder: Path, device_port: int) -> str:

@@ -117,16 +117,13 @@ def ensure_signing_key(hub_config: Path) -> Path:
     """The hub's configuration-signing key pair (as ``dcor-provision init-hub`` writes it,
     without the broker's certificates the demo's loopback broker does not use); returns the
     public half, which the demo's boxes check pushed configurations with."""
-    from provisioning import pki
-    from provisioning.hubinit import SIGNING_KEY, SIGNING_PUB
+    from provisioning.hubinit import SIGNING_KEY, SIGNING_PUB, write_signing_key
 
     folder = load_settings(hub_config, env={}).resolved_security_dir()
     if not (folder / SIGNING_KEY).is_file():
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o700)
-        signing = pki.make_signing_key()
-        pki.write_file(folder / SIGNING_KEY, pki.private_pem(signing), 0o600)
-        pki.write_file(folder / SIGNING_PUB, pki.public_pem(signing), 0o644)
+        return write_signing_key(folder)
     return folder / SIGNING_PUB
 
 

@@ -117,11 +117,7 @@ class ProfileCache:
         found = self._docs[name]
         if isinstance(found, ProfileError):
             raise found
-        # A copy each time: render() changes what it is given (the models popped, the
-        # device's hardware set), and one device's changes must not reach the next (a
-        # rollout over boxes of two hardware classes once pushed documents whose digest
-        # no longer matched their content).
-        return copy.deepcopy(found)
+        return found
 
 
 def render(dev: DeviceInfo, profile: Callable[[str], dict[str, Any]],
@@ -129,7 +125,10 @@ def render(dev: DeviceInfo, profile: Callable[[str], dict[str, Any]],
            catalog: Sequence[CatalogModel], model_base_url: str) -> Rendered:
     problems: list[str] = []
     try:
-        doc = profile(dev.profile)
+        # A copy of its own: the models are popped and the hardware set below, and the
+        # profile is shared by every device of a pass (a rollout over two hardware classes
+        # once pushed documents whose digest no longer matched their content).
+        doc = copy.deepcopy(profile(dev.profile))
     except ProfileError as exc:
         raise RenderError(dev.id, [str(exc)]) from exc
     for scope in SCOPES:

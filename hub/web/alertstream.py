@@ -90,9 +90,11 @@ class NotificationFeed:
         with self.registry.session() as s:
             return int(s.scalar(select(func.max(NotificationRow.seq))) or 0)
 
-    def newest_change(self) -> int:
+    def newest_both(self) -> tuple[int, int]:
+        """The newest notification seq and alert event id, in one session."""
         with self.registry.session() as s:
-            return int(s.scalar(select(func.max(AlertEventRow.id))) or 0)
+            return (int(s.scalar(select(func.max(NotificationRow.seq))) or 0),
+                    int(s.scalar(select(func.max(AlertEventRow.id))) or 0))
 
     def wait_beyond(self, seq: int, timeout: float, change: int | None = None) -> bool:
         """Block until a notification after ``seq`` exists, or (given ``change``) an alert
@@ -117,7 +119,7 @@ class NotificationFeed:
         idle_since = time.monotonic()
         while True:
             try:
-                latest, changes = self.newest(), self.newest_change()
+                latest, changes = self.newest_both()
             except SQLAlchemyError as exc:
                 log.warning("alert feed cannot read the registry: %s", exc)
                 latest, changes = self._latest, self._changes
@@ -145,7 +147,7 @@ def stream(
     """The text of one SSE response. ``render`` gives an event's data, or None to skip it
     (another desk's)."""
     started = last_sent = monotonic()
-    change = feed.changes if feed.changes >= 0 else feed.newest_change()
+    change = feed.changes if feed.changes >= 0 else feed.newest_both()[1]
     yield f"retry: {RETRY_MS}\n" + sse_comment(f"cursor {cursor}")
     while monotonic() - started < max_age_s:
         wait = max(0.0, min(heartbeat_s - (monotonic() - last_sent),

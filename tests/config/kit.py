@@ -45,6 +45,23 @@ def cheap_camera(cam_id: str, **over: Any) -> dict[str, Any]:
     return {"id": cam_id, **CHEAP_CAMERA, **over}
 
 
+def wait_or_kill(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Wait; kill after ``timeout``. Always reaped: a Popen collected while running is a
+    test failure."""
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def reap(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Terminate (if still running), then ``wait_or_kill``."""
+    if proc.poll() is None:
+        proc.terminate()
+    wait_or_kill(proc, timeout)
+
+
 @dataclass
 class ConfigHub:
     root: Path
@@ -94,12 +111,8 @@ class ConfigHub:
         for p in self.procs.values():
             if p.poll() is None:
                 p.terminate()
-        for p in self.procs.values():
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)  # reaped: a Popen collected while running is a test failure
+        for p in self.procs.values():  # all told first: they stop side by side
+            wait_or_kill(p, 10)
         self.registry.close()
 
     def log(self, name: str) -> str:

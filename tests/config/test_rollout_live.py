@@ -20,7 +20,7 @@ from hub.localservices.process import free_port
 from hub.rollout import views
 from hub.rollout.tables import DesiredConfigRow, RolloutRow
 from hub.security.audit import AuditLog
-from tests.config.kit import ConfigHub, cheap_camera
+from tests.config.kit import ConfigHub, cheap_camera, reap
 
 pytestmark = pytest.mark.integration
 
@@ -150,12 +150,7 @@ def test_fifty_agents_take_a_change_in_three_waves(hub: ConfigHub) -> None:
                    message="every box on the new health interval")
         assert not views.drift(hub.registry)
     finally:
-        pool.terminate()
-        try:
-            pool.wait(20)
-        except subprocess.TimeoutExpired:
-            pool.kill()
-            pool.wait(10)
+        reap(pool, 20)
 
 
 def test_simulated_boxes_take_a_change(hub: ConfigHub) -> None:
@@ -184,9 +179,4 @@ def test_simulated_boxes_take_a_change(hub: ConfigHub) -> None:
                 rep.version == desired(hub, dev).version
         assert not views.drift(hub.registry)
     finally:
-        sim.terminate()
-        try:
-            sim.wait(20)
-        except subprocess.TimeoutExpired:
-            sim.kill()
-            sim.wait(10)
+        reap(sim, 20)

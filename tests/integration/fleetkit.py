@@ -131,3 +131,10 @@ class Fleet:
 
     def hub_log(self) -> str:
         return (self.root / "hub.log").read_text(errors="replace")[-4000:]
+
+
+def publish_lines(port: int, topic: str, lines: list[str]) -> None:
+    """Each line one QoS 1 message on ``topic`` (``mosquitto_pub -l``), as a device would."""
+    subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1",
+                    "-V", "mqttv5", "-t", topic, "-l"],
+                   input="\n".join(lines).encode() + b"\n", check=True, timeout=60)

@@ -6,31 +6,17 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hub.localservices import InfluxProcess, MosquittoProcess, wait_until
+from hub.localservices import wait_until
 from hub.web import create_app
-from tests.integration.fleetkit import Fleet
-from tests.integration.test_malformed_input import publish_lines
+from tests.integration.fleetkit import Fleet, publish_lines
 
 pytestmark = pytest.mark.integration
 
 DEVICE = "cam-dup-0001"
-
-
-@pytest.fixture
-def fleet(tmp_path: Path, mosquitto_factory: Any, influxd: InfluxProcess,
-          influx_db: str) -> Iterator[Fleet]:
-    broker: MosquittoProcess = mosquitto_factory()
-    f = Fleet(tmp_path / "fleet", broker.port, influxd.url, influx_db)
-    try:
-        yield f
-    finally:
-        f.stop()
 
 
 BOOT_MS = int(time.time() * 1000)

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hub.localservices import InfluxProcess, MosquittoProcess, wait_until
+from hub.localservices import wait_until
 from hub.web import create_app
-from tests.integration.fleetkit import Fleet
+from tests.integration.fleetkit import Fleet, publish_lines
 
 pytestmark = pytest.mark.integration
 
@@ -52,24 +49,6 @@ def malformed_batches(victim: str) -> dict[str, tuple[str, list[str]]]:
         "unsupported_kind": (f"dcor/v1/{victim}/config/desired", ["{}"] * PER_KIND),
         "oversized": (health, ["x" * 70_000 for _ in range(PER_KIND)]),
     }
-
-
-def publish_lines(port: int, topic: str, lines: list[str]) -> None:
-    subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1",
-                    "-V", "mqttv5", "-t", topic, "-l"],
-                   input="\n".join(lines).encode() + b"\n", check=True, timeout=60)
-
-
-@pytest.fixture
-def fleet(tmp_path: Path, mosquitto_factory: Any, influxd: InfluxProcess,
-          influx_db: str) -> Iterator[Fleet]:
-    # A broker of its own: retained state of other tests' devices would count as unknown.
-    broker: MosquittoProcess = mosquitto_factory()
-    f = Fleet(tmp_path / "fleet", broker.port, influxd.url, influx_db)
-    try:
-        yield f
-    finally:
-        f.stop()
 
 
 def test_malformed_flood_is_refused_and_counted(fleet: Fleet) -> None:
